@@ -1,0 +1,25 @@
+/*
+ * api.h — the route table: every endpoint colonyd serves, one handler each.
+ * Handlers live one file per resource (workspaces.c, memory.c, health.c).
+ */
+#ifndef COLONY_API_H
+#define COLONY_API_H
+
+#include "../http/http.h"
+
+extern const co_route co_api_routes[];
+
+void api_health(co_http_req *r);
+
+void api_ws_create(co_http_req *r);
+void api_ws_list(co_http_req *r);
+void api_ws_get(co_http_req *r);
+void api_ws_patch(co_http_req *r);
+void api_ws_delete(co_http_req *r);
+
+void api_mem_list(co_http_req *r);
+void api_mem_get(co_http_req *r);
+void api_mem_put(co_http_req *r);
+void api_mem_delete(co_http_req *r);
+
+#endif

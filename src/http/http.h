@@ -1,0 +1,110 @@
+/*
+ * http.h — colony's HTTP layer on libmicrohttpd: requests, routes, the reply funnel.
+ *
+ * DESIGN NOTES
+ *  1. Threads. MHD runs an epoll event loop per core (MHD_OPTION_THREAD_POOL_SIZE) with
+ *     keep-alive. A route flagged CO_ROUTE_BLOCKING (every write: it waits for a commit)
+ *     is not run on an event thread: the connection is suspended, the request goes to a
+ *     pool of worker threads, and the worker resumes the connection when the reply is
+ *     ready. So event threads never wait on storage, and the writes of many clients can
+ *     be in flight at once and share a commit (store DESIGN NOTE 2). Reads run inline.
+ *  2. Bodies. The body limit is enforced from Content-Length before any byte is read
+ *     (413 at once), and again while reading a chunked body.
+ *  3. One funnel. Every answer goes through co_reply_json() or co_reply_error(); errors
+ *     are SPEC §1 JSON {"error", "code", …extra}. A handler sets exactly one reply.
+ *  4. Every request gets a request id (the client's X-Request-Id if it is sane, else a
+ *     new one), returned as X-Request-Id and written in the one JSON log line per request.
+ *
+ * Request lifecycle (co_http_req.state):
+ *     RECEIVING --body complete--> inline handler ------------------> REPLIED --> sent
+ *               \--blocking route--> QUEUED (suspended) --worker--> REPLIED (resumed)
+ */
+#ifndef COLONY_HTTP_H
+#define COLONY_HTTP_H
+
+#include "../core/buf.h"
+#include "../core/clock.h"
+#include "../store/store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CO_ROUTE_MAX_PARAMS 4
+
+typedef struct co_http_req co_http_req;
+typedef struct co_server co_server;
+typedef void (*co_handler)(co_http_req *r);
+
+enum {
+	CO_ROUTE_BLOCKING = 1 << 0, /* runs on a worker thread (writes) */
+};
+
+typedef struct {
+	const char *method;  /* "GET", "POST", … */
+	const char *pattern; /* "/workspaces/:id/memory/:key" — a ':' segment captures */
+	co_handler fn;
+	unsigned flags;
+} co_route;
+
+typedef struct {
+	const char *listen;      /* "HOST:PORT" */
+	int event_threads;       /* MHD event loops; 0 = number of cores */
+	int workers;             /* worker threads for blocking routes */
+	const char *port_file;   /* if set, the bound port is written here once listening */
+	bool request_log;        /* one JSON line per request on stderr */
+	const co_route *routes;  /* table, ended by an entry with method NULL */
+	co_store *store;
+} co_server_config;
+
+/* Starts serving. *out is stopped with co_server_stop(). Returns CO_OK or CO_EINVAL /
+ * CO_EUNAVAIL with a message (bad address, port taken). */
+int co_server_start(const co_server_config *cfg, co_server **out);
+
+/* The port actually bound (useful with port 0). */
+unsigned co_server_port(const co_server *srv);
+
+/* Graceful stop: stops accepting, lets in-flight requests finish (up to `grace_ms`),
+ * then closes connections, stops the workers and frees the server. */
+void co_server_stop(co_server *srv, int grace_ms);
+
+/* ---- for handlers ------------------------------------------------------------------- */
+
+co_store *co_req_store(co_http_req *r);
+/* The i-th ':' capture of the route pattern (percent-decoded), or NULL. */
+const char *co_req_param(co_http_req *r, int i);
+/* A query argument, or NULL. */
+const char *co_req_query(co_http_req *r, const char *name);
+/* A request header, or NULL. */
+const char *co_req_header(co_http_req *r, const char *name);
+/* The raw body (NUL-terminated) and its length. */
+const char *co_req_body(co_http_req *r, size_t *len);
+
+/* Parses the body as JSON (depth ≤ 64, no duplicate keys). On failure it has already
+ * replied 400/415 and returns NULL. The tree belongs to the request. */
+json_t *co_req_json_or_reply(co_http_req *r);
+
+/* Replies `status` with the JSON in b (taken; b is left empty). */
+void co_reply_json(co_http_req *r, unsigned status, co_buf *b);
+/* Replies with a literal JSON text. */
+void co_reply_json_str(co_http_req *r, unsigned status, const char *json);
+/* Adds a response header (copied). At most a few per reply. */
+void co_reply_header(co_http_req *r, const char *name, const char *value);
+
+/* Replies a SPEC §1 error: {"error": <message>, "code": <code>, <extra>} where extra is
+ * NULL or raw JSON members without braces (e.g. "\"existing_id\":\"…\""). */
+void co_reply_error(co_http_req *r, unsigned status, const char *code, const char *extra,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Replies for a store result code that the handler does not treat specially:
+ * CO_ENOTFOUND 404, CO_EINVAL 400, CO_EUNAVAIL 503, others 500; message from co_err_msg(). */
+void co_reply_store_error(co_http_req *r, int rc);
+
+/* Reads ?limit= (default CO_LIST_DEFAULT, 1..CO_LIST_MAX). Replies 400 and returns false
+ * on a bad value. */
+bool co_req_limit_or_reply(co_http_req *r, int *limit);
+
+/* Parses a UUID path parameter. Replies 400 and returns false if malformed. */
+bool co_req_id_or_reply(co_http_req *r, int param, co_id *out);
+
+#endif

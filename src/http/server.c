@@ -1,0 +1,730 @@
+/*
+ * server.c — libmicrohttpd glue: request state, routing, worker pool, logging.
+ * See http.h for the design notes and the request lifecycle.
+ */
+#include "http.h"
+#include "../core/err.h"
+#include "../core/id.h"
+#include "../core/validate.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SEGMENTS 12
+#define MAX_REPLY_HEADERS 4
+
+typedef struct {
+	const co_route *route;
+	int nseg;
+	const char *seg[MAX_SEGMENTS];
+	size_t seglen[MAX_SEGMENTS];
+} compiled_route;
+
+enum req_state { REQ_RECEIVING, REQ_QUEUED, REQ_REPLIED };
+
+struct co_http_req {
+	co_server *srv;
+	struct MHD_Connection *conn;
+	enum req_state state;
+	const co_route *route;
+	const char *method;
+	char *path; /* copy of the URL path; params point into it */
+	const char *params[CO_ROUTE_MAX_PARAMS];
+	char *body;
+	size_t body_len, body_cap;
+	bool too_large;
+	json_t *json;
+	/* the reply */
+	unsigned status;
+	char *resp;
+	size_t resp_len;
+	char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
+	int nhdr;
+	char request_id[65];
+	co_usec_t t_start;
+	co_http_req *next_queued;
+};
+
+struct co_server {
+	struct MHD_Daemon *mhd;
+	co_store *store;
+	bool request_log;
+	compiled_route *routes;
+	int nroutes;
+	atomic_int active; /* requests begun and not yet completed */
+	/* worker pool */
+	pthread_t *workers;
+	int nworkers;
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	co_http_req *qhead, *qtail;
+	bool qstopping;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Routing                                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+static int split(const char *path, const char **seg, size_t *len)
+{
+	int n = 0;
+	if (*path != '/')
+		return -1;
+	const char *p = path + 1;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t l = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == MAX_SEGMENTS)
+			return -1;
+		seg[n] = p;
+		len[n++] = l;
+		if (!slash)
+			return n;
+		p = slash + 1;
+	}
+}
+
+static int compile_routes(co_server *srv, const co_route *table)
+{
+	int n = 0;
+	while (table[n].method)
+		n++;
+	srv->routes = calloc((size_t)n, sizeof *srv->routes);
+	if (!srv->routes)
+		return co_err_set(CO_ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		compiled_route *cr = &srv->routes[i];
+		cr->route = &table[i];
+		cr->nseg = split(table[i].pattern, cr->seg, cr->seglen);
+		if (cr->nseg < 0)
+			return co_err_set(CO_EINVAL, "bad route pattern %s", table[i].pattern);
+	}
+	srv->nroutes = n;
+	return CO_OK;
+}
+
+/* Finds the route for method+path. Captures are NUL-terminated in r->path. Returns the
+ * route, or NULL with *method_mismatch set when the path exists under another method. */
+static const co_route *route_match(co_http_req *r, bool *method_mismatch)
+{
+	const char *seg[MAX_SEGMENTS];
+	size_t len[MAX_SEGMENTS];
+	*method_mismatch = false;
+	int n = split(r->path, seg, len);
+	if (n < 0)
+		return NULL;
+	for (int i = 0; i < r->srv->nroutes; i++) {
+		const compiled_route *cr = &r->srv->routes[i];
+		if (cr->nseg != n)
+			continue;
+		bool ok = true;
+		for (int k = 0; k < n && ok; k++) {
+			if (cr->seg[k][0] == ':')
+				ok = len[k] > 0;
+			else
+				ok = cr->seglen[k] == len[k] && !memcmp(cr->seg[k], seg[k], len[k]);
+		}
+		if (!ok)
+			continue;
+		if (strcmp(cr->route->method, r->method) != 0) {
+			*method_mismatch = true;
+			continue;
+		}
+		int np = 0;
+		for (int k = 0; k < n; k++) {
+			if (cr->seg[k][0] != ':')
+				continue;
+			char *s = (char *)seg[k];
+			s[len[k]] = 0; /* in place: r->path is our copy */
+			if (np < CO_ROUTE_MAX_PARAMS)
+				r->params[np++] = s;
+		}
+		return cr->route;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The reply funnel                                                                     */
+/* ------------------------------------------------------------------------------------ */
+
+static void set_reply(co_http_req *r, unsigned status, char *data, size_t len)
+{
+	free(r->resp);
+	r->status = status;
+	r->resp = data;
+	r->resp_len = len;
+}
+
+void co_reply_json(co_http_req *r, unsigned status, co_buf *b)
+{
+	size_t len = 0;
+	char *data = co_buf_take(b, &len);
+	if (!data) {
+		co_reply_error(r, 500, "out_of_memory", NULL, "out of memory building the reply");
+		return;
+	}
+	set_reply(r, status, data, len);
+}
+
+void co_reply_json_str(co_http_req *r, unsigned status, const char *json)
+{
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_puts(&b, json);
+	co_reply_json(r, status, &b);
+}
+
+void co_reply_header(co_http_req *r, const char *name, const char *value)
+{
+	if (r->nhdr == MAX_REPLY_HEADERS)
+		return;
+	r->hdr_name[r->nhdr] = strdup(name);
+	r->hdr_value[r->nhdr] = strdup(value);
+	r->nhdr++;
+}
+
+void co_reply_error(co_http_req *r, unsigned status, const char *code, const char *extra,
+		    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_puts(&b, "{\"error\":");
+	co_buf_json_cstr(&b, msg);
+	co_buf_puts(&b, ",\"code\":");
+	co_buf_json_cstr(&b, code);
+	if (extra && *extra) {
+		co_buf_putc(&b, ',');
+		co_buf_puts(&b, extra);
+	}
+	co_buf_putc(&b, '}');
+	size_t len = 0;
+	char *data = co_buf_take(&b, &len);
+	if (!data) { /* never allocate to report out-of-memory twice */
+		static const char oom[] = "{\"error\":\"out of memory\",\"code\":\"out_of_memory\"}";
+		data = strdup(oom);
+		len = data ? sizeof oom - 1 : 0;
+		status = 500;
+	}
+	set_reply(r, status, data, len);
+}
+
+void co_reply_store_error(co_http_req *r, int rc)
+{
+	switch (rc) {
+	case CO_ENOTFOUND: co_reply_error(r, 404, "not_found", NULL, "%s", co_err_msg()); break;
+	case CO_EINVAL: co_reply_error(r, 400, "invalid", NULL, "%s", co_err_msg()); break;
+	case CO_EUNAVAIL:
+		co_reply_error(r, 503, "storage_unavailable", NULL, "%s", co_err_msg());
+		co_reply_header(r, "Retry-After", "1");
+		break;
+	case CO_EEXISTS: co_reply_error(r, 409, "exists", NULL, "%s", co_err_msg()); break;
+	case CO_ECONFLICT: co_reply_error(r, 409, "conflict", NULL, "%s", co_err_msg()); break;
+	case CO_ENOMEM: co_reply_error(r, 500, "out_of_memory", NULL, "out of memory"); break;
+	default: co_reply_error(r, 500, "internal", NULL, "internal error: %s", co_err_msg());
+	}
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Request accessors                                                                    */
+/* ------------------------------------------------------------------------------------ */
+
+co_store *co_req_store(co_http_req *r) { return r->srv->store; }
+
+const char *co_req_param(co_http_req *r, int i)
+{
+	return i >= 0 && i < CO_ROUTE_MAX_PARAMS ? r->params[i] : NULL;
+}
+
+const char *co_req_query(co_http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *co_req_header(co_http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *co_req_body(co_http_req *r, size_t *len)
+{
+	*len = r->body_len;
+	return r->body ? r->body : "";
+}
+
+json_t *co_req_json_or_reply(co_http_req *r)
+{
+	if (r->json)
+		return r->json;
+	const char *ct = co_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct && strncasecmp(ct, "application/json", 16) != 0) {
+		co_reply_error(r, 415, "unsupported_media_type", NULL,
+			       "Content-Type must be application/json, not %.64s", ct);
+		return NULL;
+	}
+	if (r->body_len == 0) {
+		co_reply_error(r, 400, "invalid_json", NULL, "a JSON body is required");
+		return NULL;
+	}
+	if (!co_json_depth_ok(r->body, r->body_len, CO_JSON_DEPTH_MAX)) {
+		co_reply_error(r, 400, "invalid_json", NULL, "JSON nests deeper than %d levels",
+			       CO_JSON_DEPTH_MAX);
+		return NULL;
+	}
+	json_error_t err;
+	r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+	if (!r->json) {
+		co_reply_error(r, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
+			       err.line, err.column, err.text);
+		return NULL;
+	}
+	return r->json;
+}
+
+bool co_req_limit_or_reply(co_http_req *r, int *limit)
+{
+	const char *s = co_req_query(r, "limit");
+	int64_t v = CO_LIST_DEFAULT;
+	if (s && co_parse_i64(s, 1, CO_LIST_MAX, &v)) {
+		co_reply_error(r, 400, "invalid", NULL, "limit: %s", co_err_msg());
+		return false;
+	}
+	*limit = (int)v;
+	return true;
+}
+
+bool co_req_id_or_reply(co_http_req *r, int param, co_id *out)
+{
+	const char *s = co_req_param(r, param);
+	if (co_id_parse(s ? s : "", out)) {
+		co_reply_error(r, 400, "invalid_id", NULL, "'%.64s' is not a valid UUID", s ? s : "");
+		return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Worker pool                                                                          */
+/* ------------------------------------------------------------------------------------ */
+
+static void run_handler(co_http_req *r)
+{
+	r->route->fn(r);
+	if (!r->resp)
+		co_reply_error(r, 500, "internal", NULL, "handler set no reply");
+}
+
+static void *worker_main(void *arg)
+{
+	co_server *srv = arg;
+	for (;;) {
+		pthread_mutex_lock(&srv->qmu);
+		while (!srv->qhead && !srv->qstopping)
+			pthread_cond_wait(&srv->qcv, &srv->qmu);
+		co_http_req *r = srv->qhead;
+		if (!r) {
+			pthread_mutex_unlock(&srv->qmu);
+			return NULL;
+		}
+		srv->qhead = r->next_queued;
+		if (!srv->qhead)
+			srv->qtail = NULL;
+		pthread_mutex_unlock(&srv->qmu);
+		run_handler(r);
+		r->state = REQ_REPLIED;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+/* Suspends the connection and queues r for a worker. False if the pool is stopping. */
+static bool queue_blocking(co_http_req *r)
+{
+	co_server *srv = r->srv;
+	pthread_mutex_lock(&srv->qmu);
+	if (srv->qstopping) {
+		pthread_mutex_unlock(&srv->qmu);
+		return false;
+	}
+	r->state = REQ_QUEUED;
+	MHD_suspend_connection(r->conn); /* before any worker can see r and resume it */
+	r->next_queued = NULL;
+	if (srv->qtail)
+		srv->qtail->next_queued = r;
+	else
+		srv->qhead = r;
+	srv->qtail = r;
+	pthread_cond_signal(&srv->qcv);
+	pthread_mutex_unlock(&srv->qmu);
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* MHD callbacks                                                                        */
+/* ------------------------------------------------------------------------------------ */
+
+static bool sane_request_id(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (n >= 64 || !(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_' ||
+				 s[n] == '.'))
+			return false;
+	return n > 0;
+}
+
+static enum MHD_Result send_reply(co_http_req *r)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	r->resp = NULL; /* owned by the response now */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	for (int i = 0; i < r->nhdr; i++)
+		if (r->hdr_name[i] && r->hdr_value[i])
+			MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+	enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	r->state = REQ_REPLIED;
+	return ret;
+}
+
+/* Body complete (or none): route and run, inline or on a worker. */
+static enum MHD_Result dispatch(co_http_req *r)
+{
+	if (r->too_large) {
+		co_reply_error(r, 413, "body_too_large", NULL, "request body exceeds %zu bytes",
+			       co_limits_current.max_body);
+		return send_reply(r);
+	}
+	bool mismatch;
+	r->route = route_match(r, &mismatch);
+	if (!r->route) {
+		if (mismatch)
+			co_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+				       r->method, r->path);
+		else
+			co_reply_error(r, 404, "no_route", NULL, "no such endpoint");
+		return send_reply(r);
+	}
+	if (r->route->flags & CO_ROUTE_BLOCKING) {
+		if (queue_blocking(r))
+			return MHD_YES;
+		co_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");
+		return send_reply(r);
+	}
+	run_handler(r);
+	return send_reply(r);
+}
+
+static co_http_req *req_new(co_server *srv, struct MHD_Connection *conn, const char *url,
+			    const char *method)
+{
+	co_http_req *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->srv = srv;
+	r->conn = conn;
+	r->method = method;
+	r->t_start = co_clock_mono_us();
+	r->path = strdup(url);
+	if (!r->path) {
+		free(r);
+		return NULL;
+	}
+	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (rid && sane_request_id(rid)) {
+		snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+	} else {
+		co_id id;
+		co_id_new(&id);
+		snprintf(r->request_id, sizeof r->request_id, "%s", id.s);
+	}
+	atomic_fetch_add(&srv->active, 1);
+	return r;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	co_server *srv = cls;
+	co_http_req *r = *con_cls;
+	if (!r) {
+		if (!(r = req_new(srv, conn, url, method)))
+			return MHD_NO;
+		*con_cls = r;
+		const char *cl = co_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *te = co_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (cl) {
+			char *end;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (*end == 0 && n > co_limits_current.max_body) {
+				r->too_large = true; /* answered now, before reading any byte */
+				return dispatch(r);
+			}
+		}
+		if (!te && (!cl || !strcmp(cl, "0")))
+			return dispatch(r); /* no body: no need to wait for another call */
+		return MHD_YES;
+	}
+	if (r->state == REQ_REPLIED)
+		return r->resp ? send_reply(r) : MHD_YES; /* resumed from a worker */
+	if (r->state == REQ_QUEUED)
+		return MHD_YES;
+	if (*upload_size) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (r->too_large)
+			return MHD_YES;
+		if (r->body_len + n > co_limits_current.max_body) {
+			r->too_large = true;
+			free(r->body);
+			r->body = NULL;
+			r->body_len = r->body_cap = 0;
+			return MHD_YES;
+		}
+		if (r->body_len + n + 1 > r->body_cap) {
+			size_t cap = r->body_cap ? r->body_cap : 1024;
+			while (cap < r->body_len + n + 1)
+				cap *= 2;
+			char *b = realloc(r->body, cap);
+			if (!b)
+				return MHD_NO;
+			r->body = b;
+			r->body_cap = cap;
+		}
+		memcpy(r->body + r->body_len, upload, n);
+		r->body_len += n;
+		r->body[r->body_len] = 0;
+		return MHD_YES;
+	}
+	return dispatch(r);
+}
+
+static void log_request(co_server *srv, co_http_req *r, enum MHD_RequestTerminationCode toe)
+{
+	char ts[CO_RFC3339_LEN + 1];
+	co_rfc3339_format(co_clock_now_us(), ts);
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_puts(&b, "{\"ts\":\"");
+	co_buf_puts(&b, ts);
+	co_buf_puts(&b, "\",\"request_id\":");
+	co_buf_json_cstr(&b, r->request_id);
+	co_buf_puts(&b, ",\"method\":");
+	co_buf_json_cstr(&b, r->method);
+	co_buf_puts(&b, ",\"path\":");
+	co_buf_json_cstr(&b, r->path);
+	co_buf_puts(&b, ",\"route\":");
+	co_buf_json_cstr(&b, r->route ? r->route->pattern : NULL);
+	co_buf_printf(&b, ",\"status\":%u,\"duration_us\":%lld%s}\n", r->status,
+		      (long long)(co_clock_mono_us() - r->t_start),
+		      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+	(void)srv;
+	if (co_buf_ok(&b)) {
+		ssize_t w = write(STDERR_FILENO, b.data, b.len); /* one write: lines never interleave */
+		(void)w;
+	}
+	co_buf_free(&b);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	co_server *srv = cls;
+	co_http_req *r = *con_cls;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	if (srv->request_log)
+		log_request(srv, r, toe);
+	json_decref(r->json);
+	free(r->body);
+	free(r->path);
+	free(r->resp);
+	for (int i = 0; i < r->nhdr; i++) {
+		free(r->hdr_name[i]);
+		free(r->hdr_value[i]);
+	}
+	free(r);
+	atomic_fetch_sub(&srv->active, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = 0;
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_puts(&b, "{\"level\":\"warn\",\"source\":\"libmicrohttpd\",\"msg\":");
+	co_buf_json_cstr(&b, msg);
+	co_buf_puts(&b, "}\n");
+	if (co_buf_ok(&b)) {
+		ssize_t w = write(STDERR_FILENO, b.data, b.len);
+		(void)w;
+	}
+	co_buf_free(&b);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Start and stop                                                                       */
+/* ------------------------------------------------------------------------------------ */
+
+/* Parses "HOST:PORT" or "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen)
+		return co_err_set(CO_EINVAL, "--listen wants HOST:PORT, got '%s'", listen);
+	size_t hl = (size_t)(colon - listen);
+	if (listen[0] == '[' && colon[-1] == ']') {
+		listen++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host)
+		return co_err_set(CO_EINVAL, "--listen host is too long");
+	memcpy(host, listen, hl);
+	host[hl] = 0;
+	int64_t port;
+	if (co_parse_i64(colon + 1, 0, 65535, &port))
+		return co_err_set(CO_EINVAL, "--listen port must be 0..65535, got '%s'", colon + 1);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0)
+		return co_err_set(CO_EINVAL, "--listen host '%s': %s", host, gai_strerror(rc));
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*v6 = res->ai_family == AF_INET6;
+	freeaddrinfo(res);
+	if (*v6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	return CO_OK;
+}
+
+static void workers_stop(co_server *srv)
+{
+	pthread_mutex_lock(&srv->qmu);
+	srv->qstopping = true;
+	pthread_cond_broadcast(&srv->qcv);
+	pthread_mutex_unlock(&srv->qmu);
+	for (int i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->nworkers = 0;
+}
+
+static void server_free(co_server *srv)
+{
+	workers_stop(srv);
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd);
+	free(srv->workers);
+	free(srv->routes);
+	pthread_mutex_destroy(&srv->qmu);
+	pthread_cond_destroy(&srv->qcv);
+	free(srv);
+}
+
+int co_server_start(const co_server_config *cfg, co_server **out)
+{
+	*out = NULL;
+	co_server *srv = calloc(1, sizeof *srv);
+	if (!srv)
+		return co_err_set(CO_ENOMEM, "out of memory");
+	srv->store = cfg->store;
+	srv->request_log = cfg->request_log;
+	pthread_mutex_init(&srv->qmu, NULL);
+	pthread_cond_init(&srv->qcv, NULL);
+	int rc = compile_routes(srv, cfg->routes);
+	struct sockaddr_storage ss;
+	bool v6 = false;
+	if (rc == CO_OK)
+		rc = parse_listen(cfg->listen, &ss, &v6);
+	int nworkers = cfg->workers > 0 ? cfg->workers : 64;
+	if (rc == CO_OK && !(srv->workers = calloc((size_t)nworkers, sizeof *srv->workers)))
+		rc = co_err_set(CO_ENOMEM, "out of memory");
+	for (int i = 0; rc == CO_OK && i < nworkers; i++) {
+		if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
+			rc = co_err_set(CO_EINTERNAL, "cannot start worker threads");
+		else
+			srv->nworkers++;
+	}
+	if (rc) {
+		server_free(srv);
+		return rc;
+	}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cfg->event_threads > 0 ? (unsigned)cfg->event_threads
+						  : (unsigned)(cores > 0 ? cores : 1);
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			 (v6 ? MHD_USE_IPv6 : 0);
+	srv->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)4096, MHD_OPTION_END);
+	if (!srv->mhd) {
+		server_free(srv);
+		return co_err_set(CO_EUNAVAIL, "cannot listen on %s (address in use or not local?)",
+				  cfg->listen);
+	}
+	if (cfg->port_file) {
+		char tmp[4096];
+		snprintf(tmp, sizeof tmp, "%s.tmp", cfg->port_file);
+		FILE *f = fopen(tmp, "w");
+		if (!f || fprintf(f, "%u\n", co_server_port(srv)) < 0 || fclose(f) != 0 ||
+		    rename(tmp, cfg->port_file) != 0) {
+			server_free(srv);
+			return co_err_set(CO_EINVAL, "cannot write --port-file %s", cfg->port_file);
+		}
+	}
+	*out = srv;
+	return CO_OK;
+}
+
+unsigned co_server_port(const co_server *srv)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	return info ? info->port : 0;
+}
+
+void co_server_stop(co_server *srv, int grace_ms)
+{
+	if (!srv)
+		return;
+	MHD_socket lsock = MHD_quiesce_daemon(srv->mhd); /* stop accepting */
+	if (lsock != MHD_INVALID_SOCKET)
+		close(lsock);
+	for (int waited = 0; atomic_load(&srv->active) > 0 && waited < grace_ms; waited += 5) {
+		struct timespec ts = {0, 5 * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	server_free(srv); /* workers finish what is queued, then MHD closes connections */
+}

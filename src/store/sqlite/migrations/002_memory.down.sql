@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS memory_expires;
+DROP TABLE IF EXISTS memory;

@@ -1,0 +1,1143 @@
+/*
+ * sqlite_store.c — the SQLite backend: one database file, WAL, group commit.
+ *
+ * DESIGN NOTES
+ *  1. Connections. One writer connection, owned by the writer thread and used by nobody
+ *     else; a pool of reader connections (PRAGMA query_only) that any thread borrows for
+ *     one call. Under WAL readers never wait for the writer and see the last commit.
+ *  2. Group commit. Every mutation is an `sq_op`: a function run against the writer
+ *     connection. Callers queue ops and sleep on their own semaphore. The writer takes
+ *     whatever is queued (at most max_batch), runs it as ONE transaction begun
+ *     IMMEDIATE — each op inside its own SAVEPOINT, so a failing op rolls back alone —
+ *     commits once (one fsync: synchronous=FULL), then wakes each caller with its own
+ *     result. Under load the queue fills while the previous commit syncs, so commits
+ *     carry many writes; with one writer alone, an op commits on its own.
+ *  3. Atomicity. An op runs under the database write lock (IMMEDIATE), so its reads and
+ *     writes are one atomic step against every other op of this process and of any
+ *     other process on the file. Unique names are still enforced by the partial unique
+ *     index (the loser sees SQLITE_CONSTRAINT_UNIQUE, answered CO_EEXISTS), not by the
+ *     look-up that follows to name the holder.
+ *  4. Invariant: a caller is told CO_OK only after the COMMIT that contains its op has
+ *     returned SQLITE_OK. If BEGIN or COMMIT fails, or SQLite aborts the transaction
+ *     mid-batch, every op of the batch is told CO_EUNAVAIL and nothing of it persists.
+ *  5. Errors are translated to core codes in sq_fail() only.
+ *  6. Times are integer µs (core/clock.h); a memory row with expires_at <= now is absent.
+ */
+#include "sqlite_store.h"
+#include "../../core/err.h"
+#include "migrate.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------ */
+/* Statements                                                                           */
+/* ------------------------------------------------------------------------------------ */
+
+#define WS_COLS                                                                              \
+	"id, parent_id, name, role, runtime, tier, url, max_concurrent_tasks, status, "      \
+	"created_at, updated_at, removed_at"
+#define SUBTREE(p)                                                                           \
+	"WITH RECURSIVE sub(id) AS (SELECT " p " UNION "                                     \
+	"SELECT w.id FROM workspaces w JOIN sub ON w.parent_id = sub.id) "
+
+enum {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_HEALTH,
+	ST_WS_STATUS,
+	ST_WS_INSERT,
+	ST_WS_FIND_LIVE,
+	ST_WS_SELECT,
+	ST_WS_UPDATE,
+	ST_WS_IS_ANCESTOR,
+	ST_WS_LIVE_CHILDREN,
+	ST_WS_SUBTREE_REMOVE,
+	ST_WS_SUBTREE_PURGE,
+	ST_WS_LIST,
+	ST_MEM_GET,
+	ST_MEM_LIST,
+	ST_MEM_UPSERT,
+	ST_MEM_CREATE,
+	ST_MEM_CAS,
+	ST_MEM_LIVE_VERSION,
+	ST_MEM_DELETE,
+	ST_COUNT
+};
+
+static const char *const sql_text[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
+	[ST_HEALTH] = "SELECT COUNT(*) FROM schema_migrations",
+	[ST_WS_STATUS] = "SELECT status FROM workspaces WHERE id = ?1",
+	[ST_WS_INSERT] = "INSERT INTO workspaces (id, parent_id, name, role, runtime, tier, url, "
+			 "max_concurrent_tasks, status, created_at, updated_at) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+	[ST_WS_FIND_LIVE] = "SELECT id FROM workspaces WHERE COALESCE(parent_id, '') = "
+			    "COALESCE(?1, '') AND name = ?2 AND status <> 'removed'",
+	[ST_WS_SELECT] = "SELECT " WS_COLS " FROM workspaces WHERE id = ?1",
+	[ST_WS_UPDATE] = "UPDATE workspaces SET parent_id = ?2, name = ?3, role = ?4, runtime = ?5, "
+			 "tier = ?6, url = ?7, max_concurrent_tasks = ?8, status = ?9, "
+			 "updated_at = ?10 WHERE id = ?1",
+	/* Is ?2 the workspace ?1 or one of its ancestors? */
+	[ST_WS_IS_ANCESTOR] = "WITH RECURSIVE up(id) AS (SELECT ?1 UNION SELECT w.parent_id FROM "
+			      "workspaces w JOIN up ON w.id = up.id WHERE w.parent_id IS NOT NULL) "
+			      "SELECT 1 FROM up WHERE id = ?2",
+	[ST_WS_LIVE_CHILDREN] = "SELECT " WS_COLS " FROM workspaces WHERE parent_id = ?1 AND "
+				"status <> 'removed' ORDER BY id",
+	[ST_WS_SUBTREE_REMOVE] = SUBTREE("?1") "UPDATE workspaces SET status = 'removed', "
+					       "removed_at = ?2, updated_at = ?2 WHERE id IN "
+					       "(SELECT id FROM sub) AND status <> 'removed' RETURNING id",
+	[ST_WS_SUBTREE_PURGE] = SUBTREE("?1") "DELETE FROM workspaces WHERE id IN (SELECT id FROM "
+					      "sub) RETURNING id",
+	[ST_WS_LIST] = "SELECT " WS_COLS " FROM workspaces WHERE "
+		       "(?1 = 0 OR (?2 IS NULL AND parent_id IS NULL) OR parent_id = ?2) "
+		       "AND (?3 IS NULL OR status = ?3) "
+		       "AND (?4 = 1 OR ?3 IS NOT NULL OR status <> 'removed') "
+		       "AND id > ?5 ORDER BY id LIMIT ?6",
+	/* One statement tells absent workspace (no row) from absent key (NULL version). */
+	[ST_MEM_GET] = "SELECT w.status, m.value, m.version, m.expires_at, m.updated_at "
+		       "FROM workspaces w LEFT JOIN memory m ON m.workspace_id = w.id AND "
+		       "m.key = ?2 AND (m.expires_at IS NULL OR m.expires_at > ?3) WHERE w.id = ?1",
+	[ST_MEM_LIST] = "SELECT key, value, version, expires_at, updated_at FROM memory "
+			"WHERE workspace_id = ?1 AND key >= ?2 AND key < ?3 AND key > ?4 "
+			"AND (expires_at IS NULL OR expires_at > ?5) ORDER BY key LIMIT ?6",
+	/* Last-write-wins: an expired row counts as absent, so it restarts at version 1. */
+	[ST_MEM_UPSERT] = "INSERT INTO memory (workspace_id, key, value, version, expires_at, "
+			  "updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5) "
+			  "ON CONFLICT (workspace_id, key) DO UPDATE SET value = excluded.value, "
+			  "version = CASE WHEN memory.expires_at IS NOT NULL AND "
+			  "memory.expires_at <= ?5 THEN 1 ELSE memory.version + 1 END, "
+			  "expires_at = excluded.expires_at, updated_at = excluded.updated_at "
+			  "RETURNING version",
+	/* Create-only: writes only over an absent or expired row; no row back = taken. */
+	[ST_MEM_CREATE] = "INSERT INTO memory (workspace_id, key, value, version, expires_at, "
+			  "updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5) "
+			  "ON CONFLICT (workspace_id, key) DO UPDATE SET value = excluded.value, "
+			  "version = 1, expires_at = excluded.expires_at, "
+			  "updated_at = excluded.updated_at WHERE memory.expires_at IS NOT NULL "
+			  "AND memory.expires_at <= ?5 RETURNING version",
+	[ST_MEM_CAS] = "UPDATE memory SET value = ?3, version = version + 1, expires_at = ?4, "
+		       "updated_at = ?5 WHERE workspace_id = ?1 AND key = ?2 AND version = ?6 "
+		       "AND (expires_at IS NULL OR expires_at > ?5) RETURNING version",
+	[ST_MEM_LIVE_VERSION] = "SELECT version FROM memory WHERE workspace_id = ?1 AND key = ?2 "
+				"AND (expires_at IS NULL OR expires_at > ?3)",
+	[ST_MEM_DELETE] = "DELETE FROM memory WHERE workspace_id = ?1 AND key = ?2 AND "
+			  "(expires_at IS NULL OR expires_at > ?3) AND (?4 < 0 OR version = ?4) "
+			  "RETURNING version",
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Connections and errors                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, kept for the connection's life */
+} sq_conn;
+
+/* Translates a SQLite result code into a core code and message. The one place. */
+static int sq_fail(sq_conn *c, int rc, const char *what)
+{
+	const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return co_err_set(CO_EUNAVAIL, "database is busy (%s): %s", what, msg);
+	case SQLITE_NOMEM:
+		return co_err_set(CO_ENOMEM, "out of memory (%s)", what);
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PROTOCOL:
+		return co_err_set(CO_EUNAVAIL, "storage unavailable (%s): %s", what, msg);
+	case SQLITE_CONSTRAINT:
+		return co_err_set(CO_ECONFLICT, "constraint failed (%s): %s", what, msg);
+	default:
+		return co_err_set(CO_EINTERNAL, "storage error (%s): %s", what, msg);
+	}
+}
+
+/* The prepared statement `id` of c, reset and unbound, or NULL with the error set. */
+static sqlite3_stmt *stmt(sq_conn *c, int id)
+{
+	if (!c->st[id]) {
+		int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->st[id], NULL);
+		if (rc != SQLITE_OK) {
+			sq_fail(c, rc, "preparing a statement");
+			return NULL;
+		}
+	}
+	return c->st[id];
+}
+
+/* Resets a statement after use so it holds no read snapshot or locks. */
+static void done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_simple(sq_conn *c, int id, const char *what)
+{
+	sqlite3_stmt *st = stmt(c, id);
+	if (!st)
+		return CO_EINTERNAL;
+	int rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? CO_OK : sq_fail(c, rc, what);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_opt_i64(sqlite3_stmt *st, int i, bool has, int64_t v)
+{
+	if (has)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static char *col_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static int conn_open(const char *path, bool reader, sq_conn *c)
+{
+	memset(c, 0, sizeof *c);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (reader ? 0 : SQLITE_OPEN_CREATE);
+	int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = co_err_set(CO_EUNAVAIL, "cannot open database %s: %s", path,
+				c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sqlite3_close(c->db);
+		c->db = NULL;
+		return rc;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	const char *pragmas = reader ? "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;"
+				     : "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; "
+				       "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
+	char *msg = NULL;
+	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		rc = co_err_set(CO_EUNAVAIL, "configuring database %s: %s", path,
+				msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		sqlite3_close(c->db);
+		c->db = NULL;
+		return rc;
+	}
+	return CO_OK;
+}
+
+static void conn_close(sq_conn *c)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	memset(c, 0, sizeof *c);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The store, its writer thread and its reader pool                                      */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct sq_op {
+	int (*fn)(sq_conn *c, void *arg); /* runs on the writer connection, in a transaction */
+	void *arg;
+	int rc;
+	char msg[CO_ERR_MSG_MAX]; /* the writer thread's error message, carried back */
+	sem_t done;
+	struct sq_op *next;
+} sq_op;
+
+typedef struct {
+	co_store base; /* first: a co_store* is an sq_store* */
+	co_store_opts opts;
+
+	sq_conn wconn;
+	pthread_t writer;
+	bool writer_started;
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	sq_op *qhead, *qtail;
+	bool stopping;
+
+	sq_conn *readers;
+	int nreaders;
+	int *free_readers;
+	int nfree;
+	pthread_mutex_t rmu;
+	pthread_cond_t rcv;
+} sq_store;
+
+static sq_conn *reader_get(sq_store *s)
+{
+	pthread_mutex_lock(&s->rmu);
+	while (s->nfree == 0)
+		pthread_cond_wait(&s->rcv, &s->rmu);
+	sq_conn *c = &s->readers[s->free_readers[--s->nfree]];
+	pthread_mutex_unlock(&s->rmu);
+	return c;
+}
+
+static void reader_put(sq_store *s, sq_conn *c)
+{
+	pthread_mutex_lock(&s->rmu);
+	s->free_readers[s->nfree++] = (int)(c - s->readers);
+	pthread_cond_signal(&s->rcv);
+	pthread_mutex_unlock(&s->rmu);
+}
+
+static void op_finish(sq_op *op, int rc)
+{
+	op->rc = rc;
+	if (rc != CO_OK)
+		snprintf(op->msg, sizeof op->msg, "%s", co_err_msg());
+}
+
+/* Fails every op of the batch whose result is still OK (their writes did not persist). */
+static void batch_fail_ok(sq_op **ops, int n, int rc)
+{
+	for (int i = 0; i < n; i++)
+		if (ops[i]->rc == CO_OK)
+			op_finish(ops[i], rc);
+}
+
+/* Runs one batch as one transaction; see DESIGN NOTES 2 and 4. */
+static void run_batch(sq_store *s, sq_op **ops, int n)
+{
+	sq_conn *c = &s->wconn;
+	int rc = exec_simple(c, ST_BEGIN, "beginning a write");
+	if (rc) {
+		for (int i = 0; i < n; i++)
+			op_finish(ops[i], rc);
+		return;
+	}
+	bool savepoints = n > 1, any_ok = false;
+	for (int i = 0; i < n; i++) {
+		sq_op *op = ops[i];
+		if (savepoints && (rc = exec_simple(c, ST_SAVEPOINT, "savepoint"))) {
+			op_finish(op, rc);
+			continue;
+		}
+		co_err_set(CO_OK, "%s", "");
+		op_finish(op, op->fn(c, op->arg));
+		if (sqlite3_get_autocommit(c->db)) {
+			/* SQLite rolled the whole transaction back: nothing of this batch holds. */
+			rc = co_err_set(CO_EUNAVAIL, "the write transaction was aborted: %s",
+					op->rc ? op->msg : "unknown cause");
+			batch_fail_ok(ops, n, rc);
+			for (int j = i + 1; j < n; j++)
+				op_finish(ops[j], rc);
+			return;
+		}
+		if (savepoints) {
+			if (op->rc)
+				exec_simple(c, ST_ROLLBACK_TO, "rollback to savepoint");
+			exec_simple(c, ST_RELEASE, "release savepoint");
+		}
+		any_ok |= op->rc == CO_OK;
+	}
+	if (!any_ok) {
+		exec_simple(c, ST_ROLLBACK, "rollback");
+		return;
+	}
+	if ((rc = exec_simple(c, ST_COMMIT, "commit"))) {
+		batch_fail_ok(ops, n, rc);
+		if (!sqlite3_get_autocommit(c->db))
+			exec_simple(c, ST_ROLLBACK, "rollback");
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	sq_store *s = arg;
+	int max = s->opts.max_batch;
+	sq_op **batch = calloc((size_t)max, sizeof *batch);
+	for (;;) {
+		pthread_mutex_lock(&s->qmu);
+		while (!s->qhead && !s->stopping)
+			pthread_cond_wait(&s->qcv, &s->qmu);
+		if (!s->qhead) {
+			pthread_mutex_unlock(&s->qmu);
+			break;
+		}
+		int n = 0;
+		while (s->qhead && n < max && batch) {
+			batch[n++] = s->qhead;
+			s->qhead = s->qhead->next;
+		}
+		if (!s->qhead)
+			s->qtail = NULL;
+		pthread_mutex_unlock(&s->qmu);
+		if (!batch) { /* cannot allocate: run ops one at a time */
+			pthread_mutex_lock(&s->qmu);
+			sq_op *op = s->qhead;
+			s->qhead = op->next;
+			if (!s->qhead)
+				s->qtail = NULL;
+			pthread_mutex_unlock(&s->qmu);
+			run_batch(s, &op, 1);
+			sem_post(&op->done);
+			continue;
+		}
+		run_batch(s, batch, n);
+		for (int i = 0; i < n; i++)
+			sem_post(&batch[i]->done);
+	}
+	free(batch);
+	return NULL;
+}
+
+/* Queues fn(arg) for the writer and waits for its result. The error message set by fn
+ * on the writer thread is re-set on the calling thread. */
+static int sq_write(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
+{
+	sq_op op = {.fn = fn, .arg = arg};
+	if (sem_init(&op.done, 0, 0) != 0)
+		return co_err_set(CO_EINTERNAL, "sem_init failed");
+	pthread_mutex_lock(&s->qmu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->qmu);
+		sem_destroy(&op.done);
+		return co_err_set(CO_EUNAVAIL, "the store is closing");
+	}
+	if (s->qtail)
+		s->qtail->next = &op;
+	else
+		s->qhead = &op;
+	s->qtail = &op;
+	pthread_cond_signal(&s->qcv);
+	pthread_mutex_unlock(&s->qmu);
+	while (sem_wait(&op.done) != 0 && errno == EINTR)
+		;
+	sem_destroy(&op.done);
+	if (op.rc)
+		co_err_set(op.rc, "%s", op.msg);
+	return op.rc;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Workspaces                                                                           */
+/* ------------------------------------------------------------------------------------ */
+
+/* Reads a row of WS_COLS into *w (which it owns afterwards). */
+static int read_ws(sqlite3_stmt *st, co_workspace *w)
+{
+	memset(w, 0, sizeof *w);
+	snprintf(w->id.s, sizeof w->id.s, "%s", (const char *)sqlite3_column_text(st, 0));
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		w->has_parent = true;
+		snprintf(w->parent_id.s, sizeof w->parent_id.s, "%s",
+			 (const char *)sqlite3_column_text(st, 1));
+	}
+	w->name = col_strdup(st, 2);
+	w->role = col_strdup(st, 3);
+	w->runtime = col_strdup(st, 4);
+	if ((w->has_tier = sqlite3_column_type(st, 5) != SQLITE_NULL))
+		w->tier = sqlite3_column_int64(st, 5);
+	w->url = col_strdup(st, 6);
+	if ((w->has_max_tasks = sqlite3_column_type(st, 7) != SQLITE_NULL))
+		w->max_concurrent_tasks = sqlite3_column_int64(st, 7);
+	co_ws_status_parse((const char *)sqlite3_column_text(st, 8), &w->status);
+	w->created_at = sqlite3_column_int64(st, 9);
+	w->updated_at = sqlite3_column_int64(st, 10);
+	w->removed_at = sqlite3_column_int64(st, 11);
+	if (!w->name) {
+		co_workspace_clear(w);
+		return co_err_set(CO_ENOMEM, "out of memory reading a workspace");
+	}
+	return CO_OK;
+}
+
+static int select_ws(sq_conn *c, const char *id, co_workspace *out)
+{
+	sqlite3_stmt *st = stmt(c, ST_WS_SELECT);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = read_ws(st, out);
+	else if (rc == SQLITE_DONE)
+		rc = co_err_set(CO_ENOTFOUND, "workspace %s not found", id);
+	else
+		rc = sq_fail(c, rc, "reading a workspace");
+	done(st);
+	return rc;
+}
+
+/* The status of workspace id: CO_OK with *status, or CO_ENOTFOUND. */
+static int ws_status(sq_conn *c, const char *id, co_ws_status *status)
+{
+	sqlite3_stmt *st = stmt(c, ST_WS_STATUS);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		co_ws_status_parse((const char *)sqlite3_column_text(st, 0), status);
+		rc = CO_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = co_err_set(CO_ENOTFOUND, "workspace %s not found", id);
+	} else {
+		rc = sq_fail(c, rc, "reading a workspace status");
+	}
+	done(st);
+	return rc;
+}
+
+/* A parent for a new or moved workspace must exist and not be removed. */
+static int check_parent(sq_conn *c, const co_id *parent)
+{
+	co_ws_status status;
+	int rc = ws_status(c, parent->s, &status);
+	if (rc == CO_ENOTFOUND)
+		return co_err_set(CO_ENOTFOUND, "parent workspace %s not found", parent->s);
+	if (rc == CO_OK && status == CO_WS_REMOVED)
+		return co_err_set(CO_ENOTFOUND, "parent workspace %s is removed", parent->s);
+	return rc;
+}
+
+/* After a unique violation: names the live holder of (parent, name). */
+static int name_taken(sq_conn *c, const co_workspace *w, co_conflict *conflict)
+{
+	sqlite3_stmt *st = stmt(c, ST_WS_FIND_LIVE);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, w->has_parent ? w->parent_id.s : NULL);
+	bind_text(st, 2, w->name);
+	int rc = sqlite3_step(st);
+	conflict->kind = CO_CONFLICT_NAME_TAKEN;
+	if (rc == SQLITE_ROW)
+		snprintf(conflict->existing_id.s, sizeof conflict->existing_id.s, "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+	done(st);
+	return co_err_set(CO_EEXISTS, "a workspace named '%s' already exists under this parent",
+			  w->name);
+}
+
+/* Binds the workspace's value columns (2..9) as ST_WS_INSERT/ST_WS_UPDATE number them. */
+static void bind_ws_values(sqlite3_stmt *st, const co_workspace *w)
+{
+	bind_text(st, 2, w->has_parent ? w->parent_id.s : NULL);
+	bind_text(st, 3, w->name);
+	bind_text(st, 4, w->role);
+	bind_text(st, 5, w->runtime);
+	bind_opt_i64(st, 6, w->has_tier, w->tier);
+	bind_text(st, 7, w->url);
+	bind_opt_i64(st, 8, w->has_max_tasks, w->max_concurrent_tasks);
+	bind_text(st, 9, co_ws_status_name(w->status));
+}
+
+struct ws_create_args {
+	const co_workspace *in;
+	co_workspace *out;
+	co_conflict *conflict;
+};
+
+static int op_ws_create(sq_conn *c, void *arg)
+{
+	struct ws_create_args *a = arg;
+	const co_workspace *in = a->in;
+	int rc;
+	if (in->has_parent && (rc = check_parent(c, &in->parent_id)))
+		return rc;
+	co_id id;
+	if ((rc = co_id_new(&id)))
+		return rc;
+	sqlite3_stmt *st = stmt(c, ST_WS_INSERT);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, id.s);
+	bind_ws_values(st, in);
+	sqlite3_bind_int64(st, 10, co_clock_now_us());
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return name_taken(c, in, a->conflict);
+	if (rc != SQLITE_DONE)
+		return sq_fail(c, rc, "creating a workspace");
+	return select_ws(c, id.s, a->out);
+}
+
+static int sq_ws_create(co_store *s, const co_workspace *in, co_workspace *out, co_conflict *conflict)
+{
+	struct ws_create_args a = {in, out, conflict};
+	return sq_write((sq_store *)s, op_ws_create, &a);
+}
+
+static int sq_ws_get(co_store *base, const co_id *id, co_workspace *out)
+{
+	sq_store *s = (sq_store *)base;
+	sq_conn *c = reader_get(s);
+	int rc = select_ws(c, id->s, out);
+	reader_put(s, c);
+	return rc;
+}
+
+/* Collects rows of WS_COLS from a stepped statement into a list. */
+static int collect_ws(sq_conn *c, sqlite3_stmt *st, co_ws_list *out)
+{
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			co_workspace *items = realloc(out->items, cap * sizeof *items);
+			if (!items)
+				return co_err_set(CO_ENOMEM, "out of memory listing workspaces");
+			out->items = items;
+		}
+		if ((rc = read_ws(st, &out->items[out->n])))
+			return rc;
+		out->n++;
+	}
+	return rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, "listing workspaces");
+}
+
+static int sq_ws_list(co_store *base, const co_ws_filter *f, co_ws_list *out)
+{
+	sq_store *s = (sq_store *)base;
+	sq_conn *c = reader_get(s);
+	int rc = CO_EINTERNAL;
+	sqlite3_stmt *st = stmt(c, ST_WS_LIST);
+	if (st) {
+		sqlite3_bind_int(st, 1, f->by_parent);
+		bind_text(st, 2, f->by_parent && !f->parent_is_null ? f->parent_id.s : NULL);
+		bind_text(st, 3, f->by_status ? co_ws_status_name(f->status) : NULL);
+		sqlite3_bind_int(st, 4, f->include_removed);
+		bind_text(st, 5, f->has_after ? f->after.s : "");
+		sqlite3_bind_int(st, 6, f->limit);
+		rc = collect_ws(c, st, out);
+		done(st);
+	}
+	reader_put(s, c);
+	return rc;
+}
+
+struct ws_patch_args {
+	const co_id *id;
+	const co_ws_patch *p;
+	co_workspace *out;
+	co_conflict *conflict;
+};
+
+static int op_ws_patch(sq_conn *c, void *arg)
+{
+	struct ws_patch_args *a = arg;
+	const co_ws_patch *p = a->p;
+	co_workspace w;
+	int rc = select_ws(c, a->id->s, &w);
+	if (rc)
+		return rc;
+	if (w.status == CO_WS_REMOVED) {
+		co_workspace_clear(&w);
+		a->conflict->kind = CO_CONFLICT_REMOVED;
+		return co_err_set(CO_ECONFLICT, "workspace %s is removed", a->id->s);
+	}
+	/* Merge the named fields into the current row. Strings move from p's copies. */
+#define TAKE_STR(bit, field)                                                                 \
+	if (p->fields & (bit)) {                                                             \
+		free(w.field);                                                               \
+		w.field = p->v.field ? strdup(p->v.field) : NULL;                            \
+		if (p->v.field && !w.field)                                                  \
+			rc = co_err_set(CO_ENOMEM, "out of memory");                         \
+	}
+	TAKE_STR(CO_WSF_NAME, name)
+	TAKE_STR(CO_WSF_ROLE, role)
+	TAKE_STR(CO_WSF_RUNTIME, runtime)
+	TAKE_STR(CO_WSF_URL, url)
+#undef TAKE_STR
+	if (p->fields & CO_WSF_TIER) {
+		w.has_tier = p->v.has_tier;
+		w.tier = p->v.tier;
+	}
+	if (p->fields & CO_WSF_MAX_TASKS) {
+		w.has_max_tasks = p->v.has_max_tasks;
+		w.max_concurrent_tasks = p->v.max_concurrent_tasks;
+	}
+	if (p->fields & CO_WSF_STATUS)
+		w.status = p->v.status;
+	if (rc == CO_OK && (p->fields & CO_WSF_PARENT)) {
+		w.has_parent = p->v.has_parent;
+		w.parent_id = p->v.parent_id;
+		if (w.has_parent && (rc = check_parent(c, &w.parent_id)) == CO_OK) {
+			/* Under the write lock: is this workspace the new parent or above it? */
+			sqlite3_stmt *st = stmt(c, ST_WS_IS_ANCESTOR);
+			if (!st) {
+				rc = CO_EINTERNAL;
+			} else {
+				bind_text(st, 1, w.parent_id.s);
+				bind_text(st, 2, w.id.s);
+				int src = sqlite3_step(st);
+				done(st);
+				if (src == SQLITE_ROW) {
+					a->conflict->kind = CO_CONFLICT_CYCLE;
+					rc = co_err_set(CO_ECONFLICT,
+							"moving workspace %s under %s would make a cycle",
+							w.id.s, w.parent_id.s);
+				} else if (src != SQLITE_DONE) {
+					rc = sq_fail(c, src, "checking for a cycle");
+				}
+			}
+		}
+	}
+	if (rc == CO_OK) {
+		sqlite3_stmt *st = stmt(c, ST_WS_UPDATE);
+		if (!st) {
+			rc = CO_EINTERNAL;
+		} else {
+			bind_text(st, 1, w.id.s);
+			bind_ws_values(st, &w);
+			sqlite3_bind_int64(st, 10, co_clock_now_us());
+			int src = sqlite3_step(st);
+			done(st);
+			if (src == SQLITE_CONSTRAINT_UNIQUE)
+				rc = name_taken(c, &w, a->conflict);
+			else if (src != SQLITE_DONE)
+				rc = sq_fail(c, src, "updating a workspace");
+			else
+				rc = select_ws(c, w.id.s, a->out);
+		}
+	}
+	co_workspace_clear(&w);
+	return rc;
+}
+
+static int sq_ws_patch(co_store *s, const co_id *id, const co_ws_patch *p, co_workspace *out,
+		       co_conflict *conflict)
+{
+	struct ws_patch_args a = {id, p, out, conflict};
+	return sq_write((sq_store *)s, op_ws_patch, &a);
+}
+
+struct ws_delete_args {
+	const co_id *id;
+	const co_ws_delete_opts *o;
+	co_id_list *out;
+	co_conflict *conflict;
+};
+
+static int collect_ids(sq_conn *c, sqlite3_stmt *st, co_id_list *out)
+{
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			co_id *ids = realloc(out->ids, cap * sizeof *ids);
+			if (!ids)
+				return co_err_set(CO_ENOMEM, "out of memory");
+			out->ids = ids;
+		}
+		snprintf(out->ids[out->n++].s, sizeof(co_id), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+	}
+	return rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, "removing workspaces");
+}
+
+static int op_ws_delete(sq_conn *c, void *arg)
+{
+	struct ws_delete_args *a = arg;
+	co_ws_status status;
+	int rc = ws_status(c, a->id->s, &status);
+	if (rc)
+		return rc;
+	if (status != CO_WS_REMOVED && !a->o->confirm) {
+		sqlite3_stmt *st = stmt(c, ST_WS_LIVE_CHILDREN);
+		if (!st)
+			return CO_EINTERNAL;
+		bind_text(st, 1, a->id->s);
+		rc = collect_ws(c, st, &a->conflict->children);
+		done(st);
+		if (rc)
+			return rc;
+		if (a->conflict->children.n > 0) {
+			a->conflict->kind = CO_CONFLICT_CONFIRM;
+			return co_err_set(CO_ECONFLICT,
+					  "workspace %s has %zu live children; repeat with "
+					  "?confirm=true to remove them all",
+					  a->id->s, a->conflict->children.n);
+		}
+	}
+	if (status == CO_WS_REMOVED && !a->o->purge)
+		return CO_OK; /* already a tombstone: nothing to do */
+	sqlite3_stmt *st = stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, a->id->s);
+	if (!a->o->purge)
+		sqlite3_bind_int64(st, 2, co_clock_now_us());
+	rc = collect_ids(c, st, a->out);
+	done(st);
+	return rc;
+}
+
+static int sq_ws_delete(co_store *s, const co_id *id, const co_ws_delete_opts *o, co_id_list *out,
+			co_conflict *conflict)
+{
+	struct ws_delete_args a = {id, o, out, conflict};
+	return sq_write((sq_store *)s, op_ws_delete, &a);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Memory                                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+static int sq_mem_get(co_store *base, const co_id *ws, const char *key, co_mem_entry *out)
+{
+	sq_store *s = (sq_store *)base;
+	sq_conn *c = reader_get(s);
+	int rc = CO_EINTERNAL;
+	sqlite3_stmt *st = stmt(c, ST_MEM_GET);
+	if (st) {
+		bind_text(st, 1, ws->s);
+		bind_text(st, 2, key);
+		sqlite3_bind_int64(st, 3, co_clock_now_us());
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE) {
+			rc = co_err_set(CO_ENOTFOUND, "workspace %s not found", ws->s);
+		} else if (rc != SQLITE_ROW) {
+			rc = sq_fail(c, rc, "reading memory");
+		} else if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
+			rc = co_err_set(CO_ENOTFOUND, "key not found");
+		} else {
+			memset(out, 0, sizeof *out);
+			out->key = strdup(key);
+			out->value_json = col_strdup(st, 1);
+			out->version = sqlite3_column_int64(st, 2);
+			out->expires_at = sqlite3_column_int64(st, 3);
+			out->updated_at = sqlite3_column_int64(st, 4);
+			rc = out->key && out->value_json ? CO_OK : co_err_set(CO_ENOMEM, "out of memory");
+		}
+		done(st);
+	}
+	reader_put(s, c);
+	return rc;
+}
+
+/* The smallest string greater than every string starting with prefix (bytewise), in
+ * out (size ≥ strlen(prefix) + 2). Valid UTF-8 has no 0xff byte, so bumping the last
+ * byte always works; "" maps to "\xff", above every valid key. */
+static void prefix_upper(const char *prefix, char *out)
+{
+	size_t n = strlen(prefix);
+	if (n == 0) {
+		strcpy(out, "\xff");
+		return;
+	}
+	memcpy(out, prefix, n + 1);
+	out[n - 1] = (char)((unsigned char)out[n - 1] + 1);
+}
+
+static int sq_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, co_mem_list *out)
+{
+	sq_store *s = (sq_store *)base;
+	const char *prefix = f->prefix ? f->prefix : "";
+	char *upper = malloc(strlen(prefix) + 2);
+	if (!upper)
+		return co_err_set(CO_ENOMEM, "out of memory");
+	prefix_upper(prefix, upper);
+	sq_conn *c = reader_get(s);
+	int rc = CO_EINTERNAL;
+	/* The workspace must exist; an empty list of a missing workspace would hide a typo. */
+	co_ws_status status;
+	if ((rc = ws_status(c, ws->s, &status)))
+		goto out;
+	sqlite3_stmt *st = stmt(c, ST_MEM_LIST);
+	if (!st) {
+		rc = CO_EINTERNAL;
+		goto out;
+	}
+	bind_text(st, 1, ws->s);
+	bind_text(st, 2, prefix);
+	bind_text(st, 3, upper);
+	bind_text(st, 4, f->after ? f->after : "");
+	sqlite3_bind_int64(st, 5, co_clock_now_us());
+	sqlite3_bind_int(st, 6, f->limit);
+	size_t cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			co_mem_entry *items = realloc(out->items, cap * sizeof *items);
+			if (!items) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			out->items = items;
+		}
+		co_mem_entry *e = &out->items[out->n++];
+		memset(e, 0, sizeof *e);
+		e->key = col_strdup(st, 0);
+		e->value_json = col_strdup(st, 1);
+		e->version = sqlite3_column_int64(st, 2);
+		e->expires_at = sqlite3_column_int64(st, 3);
+		e->updated_at = sqlite3_column_int64(st, 4);
+		if (!e->key || !e->value_json) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	rc = rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, "listing memory");
+	done(st);
+out:
+	reader_put(s, c);
+	free(upper);
+	return rc;
+}
+
+/* Memory writes need a live workspace. */
+static int check_ws_writable(sq_conn *c, const co_id *ws, co_conflict *conflict)
+{
+	co_ws_status status;
+	int rc = ws_status(c, ws->s, &status);
+	if (rc == CO_OK && status == CO_WS_REMOVED) {
+		conflict->kind = CO_CONFLICT_REMOVED;
+		return co_err_set(CO_ECONFLICT, "workspace %s is removed", ws->s);
+	}
+	return rc;
+}
+
+/* After a failed precondition: the live version (0 if absent) for the 409 body. */
+static int version_conflict(sq_conn *c, const co_id *ws, const char *key, co_usec_t now,
+			    int64_t expected, co_conflict *conflict)
+{
+	sqlite3_stmt *st = stmt(c, ST_MEM_LIVE_VERSION);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, ws->s);
+	bind_text(st, 2, key);
+	sqlite3_bind_int64(st, 3, now);
+	int rc = sqlite3_step(st);
+	int64_t cur = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(c, rc, "reading a memory version");
+	conflict->kind = CO_CONFLICT_VERSION;
+	conflict->current_version = cur;
+	if (expected == 0)
+		return co_err_set(CO_ECONFLICT, "key already exists (version %lld)", (long long)cur);
+	if (cur == 0)
+		return co_err_set(CO_ECONFLICT, "expected version %lld but the key does not exist",
+				  (long long)expected);
+	return co_err_set(CO_ECONFLICT, "expected version %lld but the current version is %lld",
+			  (long long)expected, (long long)cur);
+}
+
+struct mem_put_args {
+	const co_id *ws;
+	const co_mem_put *put;
+	int64_t *version_out;
+	co_conflict *conflict;
+};
+
+static int op_mem_put(sq_conn *c, void *arg)
+{
+	struct mem_put_args *a = arg;
+	const co_mem_put *put = a->put;
+	int rc = check_ws_writable(c, a->ws, a->conflict);
+	if (rc)
+		return rc;
+	co_usec_t now = co_clock_now_us();
+	int id = put->if_match_version == CO_MEM_ANY ? ST_MEM_UPSERT
+		 : put->if_match_version == 0        ? ST_MEM_CREATE
+						     : ST_MEM_CAS;
+	sqlite3_stmt *st = stmt(c, id);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, a->ws->s);
+	bind_text(st, 2, put->key);
+	bind_text(st, 3, put->value_json);
+	bind_opt_i64(st, 4, put->ttl_seconds > 0, now + put->ttl_seconds * 1000000);
+	sqlite3_bind_int64(st, 5, now);
+	if (id == ST_MEM_CAS)
+		sqlite3_bind_int64(st, 6, put->if_match_version);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*a->version_out = sqlite3_column_int64(st, 0);
+		done(st);
+		return CO_OK;
+	}
+	done(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(c, rc, "writing memory");
+	return version_conflict(c, a->ws, put->key, now, put->if_match_version, a->conflict);
+}
+
+static int sq_mem_put(co_store *s, const co_id *ws, const co_mem_put *put, int64_t *version_out,
+		      co_conflict *conflict)
+{
+	struct mem_put_args a = {ws, put, version_out, conflict};
+	return sq_write((sq_store *)s, op_mem_put, &a);
+}
+
+struct mem_delete_args {
+	const co_id *ws;
+	const char *key;
+	int64_t if_match_version;
+	co_conflict *conflict;
+};
+
+static int op_mem_delete(sq_conn *c, void *arg)
+{
+	struct mem_delete_args *a = arg;
+	int rc = check_ws_writable(c, a->ws, a->conflict);
+	if (rc)
+		return rc;
+	co_usec_t now = co_clock_now_us();
+	sqlite3_stmt *st = stmt(c, ST_MEM_DELETE);
+	if (!st)
+		return CO_EINTERNAL;
+	bind_text(st, 1, a->ws->s);
+	bind_text(st, 2, a->key);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, a->if_match_version);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc == SQLITE_ROW)
+		return CO_OK;
+	if (rc != SQLITE_DONE)
+		return sq_fail(c, rc, "deleting memory");
+	if (a->if_match_version == CO_MEM_ANY)
+		return co_err_set(CO_ENOTFOUND, "key not found");
+	rc = version_conflict(c, a->ws, a->key, now, a->if_match_version, a->conflict);
+	if (a->conflict->current_version == 0) {
+		a->conflict->kind = CO_CONFLICT_NONE;
+		return co_err_set(CO_ENOTFOUND, "key not found");
+	}
+	return rc;
+}
+
+static int sq_mem_delete(co_store *s, const co_id *ws, const char *key, int64_t if_match_version,
+			 co_conflict *conflict)
+{
+	struct mem_delete_args a = {ws, key, if_match_version, conflict};
+	return sq_write((sq_store *)s, op_mem_delete, &a);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Lifecycle                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+static int sq_health(co_store *base)
+{
+	sq_store *s = (sq_store *)base;
+	sq_conn *c = reader_get(s);
+	int rc = exec_simple(c, ST_HEALTH, "health check");
+	reader_put(s, c);
+	return rc;
+}
+
+static void sq_close(co_store *base)
+{
+	sq_store *s = (sq_store *)base;
+	if (s->writer_started) {
+		pthread_mutex_lock(&s->qmu);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->qcv);
+		pthread_mutex_unlock(&s->qmu);
+		pthread_join(s->writer, NULL);
+	}
+	for (int i = 0; i < s->nreaders; i++)
+		conn_close(&s->readers[i]);
+	/* Closing the last connection checkpoints the WAL and removes -wal/-shm. */
+	conn_close(&s->wconn);
+	free(s->readers);
+	free(s->free_readers);
+	pthread_mutex_destroy(&s->qmu);
+	pthread_cond_destroy(&s->qcv);
+	pthread_mutex_destroy(&s->rmu);
+	pthread_cond_destroy(&s->rcv);
+	free(s);
+}
+
+static const co_store_ops sq_ops = {
+	.version = CO_STORE_OPS_VERSION,
+	.name = "sqlite",
+	.close = sq_close,
+	.health = sq_health,
+	.ws_create = sq_ws_create,
+	.ws_get = sq_ws_get,
+	.ws_list = sq_ws_list,
+	.ws_patch = sq_ws_patch,
+	.ws_delete = sq_ws_delete,
+	.mem_get = sq_mem_get,
+	.mem_list = sq_mem_list,
+	.mem_put = sq_mem_put,
+	.mem_delete = sq_mem_delete,
+};
+
+int co_sqlite_open(const char *path, const co_store_opts *opts, co_store **out)
+{
+	*out = NULL;
+	if (!sqlite3_threadsafe())
+		return co_err_set(CO_EINTERNAL, "SQLite was built without thread support");
+	sq_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return co_err_set(CO_ENOMEM, "out of memory");
+	s->base.ops = &sq_ops;
+	s->opts = *opts;
+	pthread_mutex_init(&s->qmu, NULL);
+	pthread_cond_init(&s->qcv, NULL);
+	pthread_mutex_init(&s->rmu, NULL);
+	pthread_cond_init(&s->rcv, NULL);
+
+	int rc = conn_open(path, false, &s->wconn);
+	if (rc == CO_OK && opts->synchronous_off)
+		sqlite3_exec(s->wconn.db, "PRAGMA synchronous = OFF", NULL, NULL, NULL);
+	if (rc == CO_OK)
+		rc = co_sqlite_migrate(s->wconn.db, -1);
+	if (rc == CO_OK) {
+		s->readers = calloc((size_t)opts->read_conns, sizeof *s->readers);
+		s->free_readers = calloc((size_t)opts->read_conns, sizeof *s->free_readers);
+		if (!s->readers || !s->free_readers)
+			rc = co_err_set(CO_ENOMEM, "out of memory");
+	}
+	for (int i = 0; rc == CO_OK && i < opts->read_conns; i++) {
+		rc = conn_open(path, true, &s->readers[i]);
+		if (rc == CO_OK) {
+			s->free_readers[s->nfree++] = i;
+			s->nreaders++;
+		}
+	}
+	if (rc == CO_OK) {
+		if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+			rc = co_err_set(CO_EINTERNAL, "cannot start the writer thread");
+		else
+			s->writer_started = true;
+	}
+	if (rc) {
+		char msg[CO_ERR_MSG_MAX];
+		snprintf(msg, sizeof msg, "%s", co_err_msg());
+		sq_close(&s->base);
+		return co_err_set(rc, "%s", msg);
+	}
+	*out = &s->base;
+	return CO_OK;
+}

@@ -1,0 +1,127 @@
+/*
+ * store.h — the storage interface: one versioned table of operations that every backend
+ * (SQLite today, PostgreSQL next) implements, and that the conformance suite tests.
+ *
+ * DESIGN NOTES
+ *  1. A backend embeds `co_store` as its first member and points `ops` at its table.
+ *     Callers use the co_store_* wrappers below, never the table directly.
+ *  2. Return codes are those of core/err.h. Backends translate their own errors into them
+ *     at one place each. Expected outcomes:
+ *       CO_ENOTFOUND  the workspace (or key) is absent; the message says which;
+ *       CO_EEXISTS    a unique name is taken: conflict->existing_id is the holder;
+ *       CO_ECONFLICT  conflict->kind says why (cycle, removed, version, confirmation);
+ *       CO_EUNAVAIL   storage busy or unreachable (answered 503).
+ *  3. Every mutation is atomic: it happens whole or not at all, and is durable when the
+ *     call returns CO_OK. Concurrent calls are serialisable per operation; in particular
+ *     the unique (parent, name) rule, the cycle check and compare-and-set are decided
+ *     under the database's own write lock, never by an unlocked look-then-write.
+ *  4. Out-structs are the caller's; a backend fills them and the caller clears them with
+ *     the core's *_clear functions, whatever the return code.
+ *  5. Every method may be called from any thread at once.
+ */
+#ifndef COLONY_STORE_H
+#define COLONY_STORE_H
+
+#include "../core/memory.h"
+#include "../core/workspace.h"
+
+#include <stdbool.h>
+
+#define CO_STORE_OPS_VERSION 1
+
+typedef enum {
+	CO_CONFLICT_NONE = 0,
+	CO_CONFLICT_NAME_TAKEN,   /* with CO_EEXISTS; existing_id set */
+	CO_CONFLICT_CYCLE,        /* re-parenting would make a cycle */
+	CO_CONFLICT_REMOVED,      /* the workspace is a tombstone */
+	CO_CONFLICT_CONFIRM,      /* delete with live children and no confirm; children set */
+	CO_CONFLICT_VERSION,      /* memory precondition failed; current_version set */
+} co_conflict_kind;
+
+typedef struct {
+	co_conflict_kind kind;
+	co_id existing_id;
+	int64_t current_version; /* 0: the key is absent */
+	co_ws_list children;     /* CO_CONFLICT_CONFIRM: the live direct children */
+} co_conflict;
+
+void co_conflict_clear(co_conflict *c);
+
+typedef struct {
+	bool confirm; /* allow removing a workspace that has live children */
+	bool purge;   /* delete the rows for good instead of tombstoning */
+} co_ws_delete_opts;
+
+typedef struct {
+	co_id *ids; /* the workspaces removed (or purged) by this call, the target first */
+	size_t n;
+} co_id_list;
+
+void co_id_list_clear(co_id_list *l);
+
+typedef struct co_store co_store;
+
+typedef struct {
+	int version; /* CO_STORE_OPS_VERSION */
+	const char *name;
+
+	/* Closes connections and threads and frees the store. */
+	void (*close)(co_store *s);
+	/* CO_OK if storage answers a trivial query. */
+	int (*health)(co_store *s);
+
+	/* Creates a workspace from `in` (name, parent, fields, status). The store assigns
+	 * id and times and fills *out. Absent or removed parent: CO_ENOTFOUND. A live
+	 * sibling with that name: CO_EEXISTS (conflict->existing_id). */
+	int (*ws_create)(co_store *s, const co_workspace *in, co_workspace *out, co_conflict *conflict);
+	/* Any workspace, removed ones included. */
+	int (*ws_get)(co_store *s, const co_id *id, co_workspace *out);
+	int (*ws_list)(co_store *s, const co_ws_filter *f, co_ws_list *out);
+	/* Applies the named fields. Removed target: CO_ECONFLICT/REMOVED. New parent absent
+	 * or removed: CO_ENOTFOUND. A cycle: CO_ECONFLICT/CYCLE. Name clash: CO_EEXISTS. */
+	int (*ws_patch)(co_store *s, const co_id *id, const co_ws_patch *p, co_workspace *out,
+			co_conflict *conflict);
+	/* Tombstones (or purges) the workspace and all its descendants in one transaction.
+	 * Live children and !confirm: CO_ECONFLICT/CONFIRM with conflict->children.
+	 * Removing an already-removed workspace succeeds with out->n == 0. */
+	int (*ws_delete)(co_store *s, const co_id *id, const co_ws_delete_opts *o, co_id_list *out,
+			 co_conflict *conflict);
+
+	/* A live entry. Absent workspace or key (or expired): CO_ENOTFOUND. */
+	int (*mem_get)(co_store *s, const co_id *ws, const char *key, co_mem_entry *out);
+	/* Live entries ordered by key (bytewise), after f->after, with f->prefix. */
+	int (*mem_list)(co_store *s, const co_id *ws, const co_mem_filter *f, co_mem_list *out);
+	/* Writes per put->if_match_version (see core/memory.h); *version_out is the new
+	 * version. Failed precondition: CO_ECONFLICT/VERSION with current_version. Removed
+	 * workspace: CO_ECONFLICT/REMOVED. Absent workspace: CO_ENOTFOUND. */
+	int (*mem_put)(co_store *s, const co_id *ws, const co_mem_put *put, int64_t *version_out,
+		       co_conflict *conflict);
+	/* Deletes a live key; if_match_version CO_MEM_ANY or ≥ 1. Absent: CO_ENOTFOUND. */
+	int (*mem_delete)(co_store *s, const co_id *ws, const char *key, int64_t if_match_version,
+			  co_conflict *conflict);
+} co_store_ops;
+
+struct co_store {
+	const co_store_ops *ops;
+};
+
+typedef struct {
+	int read_conns;     /* SQLite: reader connections in the pool (default 8) */
+	int max_batch;      /* SQLite: most writes grouped into one commit (default 256) */
+	bool synchronous_off; /* SQLite: synchronous=OFF, for benchmarks only (not durable) */
+} co_store_opts;
+
+/* Opens the store named by `url`: a postgres:// or postgresql:// URL selects PostgreSQL
+ * (not built yet: CO_EINVAL); anything else is a SQLite file path. Migrates the schema.
+ * A database newer than this binary: CO_EINVAL with a message saying so. */
+int co_store_open(const char *url, const co_store_opts *opts, co_store **out);
+
+static inline void co_store_close(co_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+#define CO_STORE_CALL(s, m, ...) ((s)->ops->m((s), __VA_ARGS__))
+
+#endif
