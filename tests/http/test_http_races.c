@@ -1,0 +1,405 @@
+/*
+ * test_http_races.c — concurrency claims proven against a real colonyd: real threads,
+ * each with its own keep-alive connection, started together at a barrier, then counted.
+ *
+ *  - 32 creates of one (parent, name): exactly one 201, 31 × 409 naming the winner,
+ *    one row. The same for roots (parent null).
+ *  - 16 threads re-parent nodes of one tree at random: afterwards no cycle exists.
+ *  - 32 clients × 200 read-modify-write increments of one counter (retry on 409): the
+ *    counter ends at exactly 6400.
+ *  - 64 create-only writers of one key: exactly one 200, 63 × 409, never a 5xx.
+ *  - LWW and CAS writers on one key: every successful write got a distinct version, and
+ *    the versions are exactly 1..N.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static th_server srv;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	th_server_start(&srv, NULL);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return th_server_stop(&srv) == 0 ? 0 : -1;
+}
+
+/* ---- 32 creates of one name -------------------------------------------------------- */
+
+#define CREATORS 32
+
+struct create_race {
+	const char *parent; /* NULL: roots */
+	const char *name;
+	long status[CREATORS];
+	char id[CREATORS][37];       /* 201: the new id; 409: existing_id */
+	char code[CREATORS][32];
+};
+
+static void create_one(int i, void *arg)
+{
+	struct create_race *cr = arg;
+	th_client *c = th_client_new(&srv);
+	th_resp r = cr->parent ? th_reqf(c, "POST", "/workspaces", "{\"name\":\"%s\",\"parent_id\":\"%s\"}",
+					 cr->name, cr->parent)
+			       : th_reqf(c, "POST", "/workspaces", "{\"name\":\"%s\"}", cr->name);
+	cr->status[i] = r.status;
+	const char *id = th_str(&r, r.status == 201 ? "id" : "existing_id");
+	snprintf(cr->id[i], 37, "%s", id ? id : "");
+	const char *code = th_str(&r, "code");
+	snprintf(cr->code[i], 32, "%s", code ? code : "");
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+static void check_create_race(const char *parent, const char *name)
+{
+	struct create_race cr = {.parent = parent, .name = name};
+	th_race(CREATORS, create_one, &cr);
+	int created = 0, taken = 0, winner = -1;
+	for (int i = 0; i < CREATORS; i++) {
+		if (cr.status[i] == 201) {
+			created++;
+			winner = i;
+		} else if (cr.status[i] == 409) {
+			assert_string_equal(cr.code[i], "name_taken");
+			taken++;
+		} else {
+			fail_msg("creator %d got %ld", i, cr.status[i]);
+		}
+	}
+	assert_int_equal(created, 1);
+	assert_int_equal(taken, CREATORS - 1);
+	for (int i = 0; i < CREATORS; i++)
+		assert_string_equal(cr.id[i], cr.id[winner]); /* every 409 names the winner */
+	/* exactly one live row of that name under that parent */
+	th_client *c = th_client_new(&srv);
+	char path[160];
+	snprintf(path, sizeof path, "/workspaces?parent_id=%s&limit=1000", parent ? parent : "null");
+	th_resp r = th_req(c, "GET", path, NULL, NULL);
+	int rows = 0;
+	for (size_t i = 0; i < json_array_size(r.json); i++)
+		if (!strcmp(json_string_value(json_object_get(json_array_get(r.json, i), "name")), name))
+			rows++;
+	assert_int_equal(rows, 1);
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+static void test_create_race_child(void **state)
+{
+	(void)state;
+	th_client *c = th_client_new(&srv);
+	char parent[37];
+	th_create_ws(c, "race-parent", NULL, parent);
+	th_client_free(c);
+	check_create_race(parent, "Dev Lead");
+}
+
+static void test_create_race_root(void **state)
+{
+	(void)state;
+	check_create_race(NULL, "race-root-org");
+}
+
+/* ---- concurrent re-parenting never makes a cycle ------------------------------------ */
+
+#define TREE_NODES 24
+#define MOVERS 16
+#define MOVES_PER_THREAD 40
+
+struct reparent {
+	char ids[TREE_NODES][37];
+	atomic_int ok, cycles, other;
+};
+
+static void move_randomly(int t, void *arg)
+{
+	struct reparent *rp = arg;
+	th_client *c = th_client_new(&srv);
+	unsigned seed = 0x9e3779b9u * (unsigned)(t + 1);
+	for (int k = 0; k < MOVES_PER_THREAD; k++) {
+		seed = seed * 1103515245u + 12345u;
+		int a = (int)((seed >> 8) % TREE_NODES);
+		seed = seed * 1103515245u + 12345u;
+		int b = (int)((seed >> 8) % TREE_NODES);
+		char path[128];
+		snprintf(path, sizeof path, "/workspaces/%s", rp->ids[a]);
+		th_resp r = th_reqf(c, "PATCH", path, "{\"parent_id\":\"%s\"}", rp->ids[b]);
+		if (r.status == 200)
+			atomic_fetch_add(&rp->ok, 1);
+		else if (r.status == 409 && !strcmp(th_str(&r, "code"), "cycle"))
+			atomic_fetch_add(&rp->cycles, 1);
+		else if (r.status == 409 && !strcmp(th_str(&r, "code"), "name_taken"))
+			; /* impossible here: names are distinct */
+		else
+			atomic_fetch_add(&rp->other, 1);
+		th_resp_free(&r);
+	}
+	th_client_free(c);
+}
+
+static void test_concurrent_reparent_no_cycle(void **state)
+{
+	(void)state;
+	static struct reparent rp;
+	th_client *c = th_client_new(&srv);
+	char root[37];
+	th_create_ws(c, "reparent-root", NULL, root);
+	/* a chain-ish tree: node i under node i/2, node 0 under root */
+	for (int i = 0; i < TREE_NODES; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "n%d", i);
+		th_create_ws(c, name, i == 0 ? root : rp.ids[i / 2], rp.ids[i]);
+	}
+	th_race(MOVERS, move_randomly, &rp);
+	assert_int_equal(atomic_load(&rp.other), 0);
+	assert_true(atomic_load(&rp.ok) > 0);
+	assert_true(atomic_load(&rp.cycles) > 0); /* the race did try to make cycles */
+
+	/* Walk every node up to a root: must end within TREE_NODES + 1 steps. */
+	char parent[TREE_NODES][37];
+	for (int i = 0; i < TREE_NODES; i++) {
+		char path[128];
+		snprintf(path, sizeof path, "/workspaces/%s", rp.ids[i]);
+		th_resp r = th_req(c, "GET", path, NULL, NULL);
+		assert_int_equal(r.status, 200);
+		const char *p = th_str(&r, "parent_id");
+		snprintf(parent[i], 37, "%s", p ? p : "");
+		th_resp_free(&r);
+	}
+	for (int i = 0; i < TREE_NODES; i++) {
+		int cur = i, steps = 0;
+		while (cur >= 0 && steps <= TREE_NODES + 1) {
+			int next = -1;
+			for (int j = 0; j < TREE_NODES; j++)
+				if (!strcmp(parent[cur], rp.ids[j]))
+					next = j;
+			cur = next;
+			steps++;
+		}
+		if (cur >= 0)
+			fail_msg("node %d is on a cycle", i);
+	}
+	th_client_free(c);
+}
+
+/* ---- memory: read-modify-write increments lose nothing ------------------------------ */
+
+#define RMW_CLIENTS 32
+#define RMW_INCREMENTS 200
+
+struct rmw {
+	char ws[37];
+	atomic_int successes, conflicts, errors;
+};
+
+static void rmw_worker(int t, void *arg)
+{
+	(void)t;
+	struct rmw *m = arg;
+	th_client *c = th_client_new(&srv);
+	char get_path[128], post_path[128];
+	snprintf(get_path, sizeof get_path, "/workspaces/%s/memory/counter", m->ws);
+	snprintf(post_path, sizeof post_path, "/workspaces/%s/memory", m->ws);
+	for (int done = 0; done < RMW_INCREMENTS;) {
+		th_resp g = th_req(c, "GET", get_path, NULL, NULL);
+		if (g.status != 200) {
+			atomic_fetch_add(&m->errors, 1);
+			th_resp_free(&g);
+			break;
+		}
+		long long value = json_integer_value(json_object_get(g.json, "value"));
+		long long version = th_int(&g, "version");
+		th_resp_free(&g);
+		th_resp p = th_reqf(c, "POST", post_path,
+				    "{\"key\":\"counter\",\"value\":%lld,\"if_match_version\":%lld}",
+				    value + 1, version);
+		if (p.status == 200) {
+			assert_int_equal(th_int(&p, "version"), version + 1);
+			atomic_fetch_add(&m->successes, 1);
+			done++;
+		} else if (p.status == 409) {
+			assert_int_equal(th_int(&p, "expected_version"), version);
+			atomic_fetch_add(&m->conflicts, 1);
+		} else {
+			atomic_fetch_add(&m->errors, 1);
+			th_resp_free(&p);
+			break;
+		}
+		th_resp_free(&p);
+	}
+	th_client_free(c);
+}
+
+static void test_rmw_counter_loses_nothing(void **state)
+{
+	(void)state;
+	static struct rmw m;
+	th_client *c = th_client_new(&srv);
+	th_create_ws(c, "rmw", NULL, m.ws);
+	char path[128];
+	snprintf(path, sizeof path, "/workspaces/%s/memory", m.ws);
+	th_resp r = th_req(c, "POST", path, "{\"key\":\"counter\",\"value\":0,\"if_match_version\":0}", NULL);
+	assert_int_equal(r.status, 200);
+	th_resp_free(&r);
+	th_race(RMW_CLIENTS, rmw_worker, &m);
+	assert_int_equal(atomic_load(&m.errors), 0);
+	assert_int_equal(atomic_load(&m.successes), RMW_CLIENTS * RMW_INCREMENTS);
+	snprintf(path, sizeof path, "/workspaces/%s/memory/counter", m.ws);
+	r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "value")), RMW_CLIENTS * RMW_INCREMENTS);
+	assert_int_equal(th_int(&r, "version"), RMW_CLIENTS * RMW_INCREMENTS + 1);
+	fprintf(stderr, "rmw: %d increments, %d conflicts retried\n", atomic_load(&m.successes),
+		atomic_load(&m.conflicts));
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+/* ---- memory: 64 create-only writers, one winner ------------------------------------- */
+
+#define SEEDERS 64
+
+struct seed_race {
+	char ws[37];
+	long status[SEEDERS];
+};
+
+static void seed_one(int i, void *arg)
+{
+	struct seed_race *s = arg;
+	th_client *c = th_client_new(&srv);
+	char path[128];
+	snprintf(path, sizeof path, "/workspaces/%s/memory", s->ws);
+	th_resp r = th_reqf(c, "POST", path, "{\"key\":\"shared\",\"value\":{\"by\":%d},\"if_match_version\":0}", i);
+	s->status[i] = r.status;
+	if (r.status == 409) {
+		assert_string_equal(th_str(&r, "code"), "version_mismatch");
+		assert_int_equal(th_int(&r, "current_version"), 1);
+	}
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+static void test_create_only_one_winner(void **state)
+{
+	(void)state;
+	static struct seed_race s;
+	th_client *c = th_client_new(&srv);
+	th_create_ws(c, "seed-race", NULL, s.ws);
+	th_race(SEEDERS, seed_one, &s);
+	int ok = 0, conflict = 0, winner = -1;
+	for (int i = 0; i < SEEDERS; i++) {
+		if (s.status[i] == 200) {
+			ok++;
+			winner = i;
+		} else if (s.status[i] == 409) {
+			conflict++;
+		} else {
+			fail_msg("seeder %d got %ld", i, s.status[i]);
+		}
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(conflict, SEEDERS - 1);
+	char path[128];
+	snprintf(path, sizeof path, "/workspaces/%s/memory/shared", s.ws);
+	th_resp r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(th_int(&r, "version"), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "value"), "by")), winner);
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+/* ---- memory: LWW and CAS writers get distinct versions 1..N -------------------------- */
+
+#define MIXED_WRITERS 24
+#define MIXED_WRITES 40
+
+struct mixed {
+	char ws[37];
+	long long versions[MIXED_WRITERS * MIXED_WRITES * 4];
+	atomic_int n;
+	atomic_int errors;
+};
+
+static void mixed_writer(int t, void *arg)
+{
+	struct mixed *m = arg;
+	th_client *c = th_client_new(&srv);
+	char post[128], get[128];
+	snprintf(post, sizeof post, "/workspaces/%s/memory", m->ws);
+	snprintf(get, sizeof get, "/workspaces/%s/memory/mixed", m->ws);
+	for (int k = 0; k < MIXED_WRITES; k++) {
+		th_resp r;
+		if (t % 2 == 0) { /* last-write-wins */
+			r = th_reqf(c, "POST", post, "{\"key\":\"mixed\",\"value\":[%d,%d]}", t, k);
+		} else { /* compare-and-set on what it last saw */
+			th_resp g = th_req(c, "GET", get, NULL, NULL);
+			long long v = g.status == 200 ? th_int(&g, "version") : 0;
+			th_resp_free(&g);
+			r = th_reqf(c, "POST", post, "{\"key\":\"mixed\",\"value\":[%d,%d],\"if_match_version\":%lld}",
+				    t, k, v);
+		}
+		if (r.status == 200)
+			m->versions[atomic_fetch_add(&m->n, 1)] = th_int(&r, "version");
+		else if (r.status != 409)
+			atomic_fetch_add(&m->errors, 1);
+		th_resp_free(&r);
+	}
+	th_client_free(c);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return (x > y) - (x < y);
+}
+
+static void test_lww_and_cas_versions_form_1_to_n(void **state)
+{
+	(void)state;
+	static struct mixed m;
+	th_client *c = th_client_new(&srv);
+	th_create_ws(c, "mixed", NULL, m.ws);
+	th_race(MIXED_WRITERS, mixed_writer, &m);
+	assert_int_equal(atomic_load(&m.errors), 0);
+	int n = atomic_load(&m.n);
+	assert_true(n >= MIXED_WRITERS / 2 * MIXED_WRITES); /* every LWW write succeeds */
+	qsort(m.versions, (size_t)n, sizeof m.versions[0], cmp_ll);
+	for (int i = 0; i < n; i++)
+		if (m.versions[i] != i + 1)
+			fail_msg("versions are not 1..%d: position %d holds %lld", n, i, m.versions[i]);
+	char path[128];
+	snprintf(path, sizeof path, "/workspaces/%s/memory/mixed", m.ws);
+	th_resp r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(th_int(&r, "version"), n);
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_race_child),
+		cmocka_unit_test(test_create_race_root),
+		cmocka_unit_test(test_concurrent_reparent_no_cycle),
+		cmocka_unit_test(test_rmw_counter_loses_nothing),
+		cmocka_unit_test(test_create_only_one_winner),
+		cmocka_unit_test(test_lww_and_cas_versions_form_1_to_n),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
