@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,15 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+/* For code that runs on worker threads, where cmocka's asserts must not be used. */
+#define MUST(cond)                                                                           \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			fprintf(stderr, "%s:%d: MUST(%s) failed\n", __FILE__, __LINE__, #cond);   \
+			abort();                                                             \
+		}                                                                            \
+	} while (0)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -51,6 +61,7 @@ void th_server_start(th_server *s, const char *const *extra_args)
 	if (pid < 0)
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test takes its colonyd with it */
 		int fd = open(log_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);
@@ -121,9 +132,9 @@ th_client *th_client_new(const th_server *s)
 {
 	pthread_once(&curl_once, curl_init_once);
 	th_client *c = calloc(1, sizeof *c);
-	assert_non_null(c);
+	MUST(c);
 	c->curl = curl_easy_init();
-	assert_non_null(c->curl);
+	MUST(c->curl);
 	snprintf(c->base, sizeof c->base, "%s", s->base);
 	return c;
 }
@@ -211,7 +222,7 @@ th_resp th_req(th_client *c, const char *method, const char *path, const char *b
 	curl_slist_free_all(hl);
 	if (!r.body) {
 		r.body = calloc(1, 1);
-		assert_non_null(r.body);
+		MUST(r.body);
 	}
 	r.json = json_loadb(r.body, r.len, JSON_DECODE_ANY, NULL);
 	return r;
@@ -224,7 +235,7 @@ th_resp th_reqf(th_client *c, const char *method, const char *path, const char *
 	va_start(ap, fmt);
 	int n = vasprintf(&body, fmt, ap);
 	va_end(ap);
-	assert_true(n >= 0);
+	MUST(n >= 0);
 	th_resp r = th_req(c, method, path, body, NULL);
 	free(body);
 	return r;
