@@ -100,7 +100,7 @@ int co_rfc3339_parse(const char *s, co_usec_t *out)
 	    *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &sec))
 		return co_err_set(CO_EINVAL, "not an RFC 3339 time");
 	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (M < 1 || M > 12 || D < 1 || D > (int)mdays[M - 1] || h > 23 || mi > 59 || sec > 60)
+	if (Y < 1 || M < 1 || M > 12 || D < 1 || D > (int)mdays[M - 1] || h > 23 || mi > 59 || sec > 60)
 		return co_err_set(CO_EINVAL, "RFC 3339 time has a field out of range");
 	if (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0))
 		return co_err_set(CO_EINVAL, "RFC 3339 time has a field out of range");

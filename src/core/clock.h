@@ -31,7 +31,8 @@ void co_clock_set_override(co_usec_t us);
  * Returns CO_OK, or CO_EINVAL if the time is outside years 0001..9999. */
 int co_rfc3339_format(co_usec_t us, char out[CO_RFC3339_LEN + 1]);
 
-/* Parses RFC 3339 ("…Z" or "…±HH:MM", 0–9 fractional digits, truncated to µs).
+/* Parses RFC 3339 ("…Z" or "…±HH:MM"; any number of fractional digits, truncated to µs;
+ * years 0001..9999, as co_rfc3339_format writes).
  * Returns CO_OK with *out set, or CO_EINVAL. */
 int co_rfc3339_parse(const char *s, co_usec_t *out);
 

@@ -91,8 +91,16 @@ int co_validate_url(const char *s)
 		if (c <= 0x20 || c == 0x7f)
 			return co_err_set(CO_EINVAL, "url must not contain spaces or control characters");
 	}
-	size_t host = s[4] == 's' ? 8 : 7;
-	if (n == host || s[host] == '/')
+	/* RFC 3986 §3.2: authority = [ userinfo "@" ] host [ ":" port ], ended by / ? # */
+	const char *auth = s + (s[4] == 's' ? 8 : 7);
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = memchr(auth, '@', alen);
+	const char *host = at ? at + 1 : auth;
+	size_t hlen = alen - (size_t)(host - auth);
+	const char *colon = host[0] == '[' ? memchr(host, ']', hlen) : memchr(host, ':', hlen);
+	if (colon && host[0] != '[')
+		hlen = (size_t)(colon - host);
+	if (hlen == 0)
 		return co_err_set(CO_EINVAL, "url has no host");
 	return CO_OK;
 }
