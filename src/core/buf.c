@@ -1,6 +1,7 @@
 /* buf.c — growable buffer and JSON writers; see buf.h. */
 #include "buf.h"
 #include "clock.h"
+#include "validate.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,6 +99,16 @@ void co_buf_i64(co_buf *b, int64_t v)
 	co_buf_append(b, tmp, (size_t)n);
 }
 
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 if malformed. */
+static size_t utf8_seq_len(const char *s, size_t n)
+{
+	unsigned char c = (unsigned char)s[0];
+	size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+	if (len == 0 || len > n || !co_utf8_valid(s, len))
+		return 0;
+	return len;
+}
+
 void co_buf_json_str(co_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -107,8 +118,20 @@ void co_buf_json_str(co_buf *b, const char *s, size_t n)
 	size_t run = 0; /* bytes [i-run, i) need no escaping */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
 			run++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t seq = utf8_seq_len(s + i, n - i);
+			if (seq) { /* a well-formed sequence passes through */
+				run += seq;
+				i += seq - 1;
+				continue;
+			}
+			co_buf_append(b, s + i - run, run);
+			run = 0;
+			co_buf_puts(b, "\\ufffd"); /* U+FFFD for each malformed byte */
 			continue;
 		}
 		co_buf_append(b, s + i - run, run);

@@ -36,7 +36,9 @@ void co_buf_putc(co_buf *b, char c);
 void co_buf_printf(co_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void co_buf_i64(co_buf *b, int64_t v);
 
-/* Appends s (n bytes, valid UTF-8 assumed) as a quoted, escaped JSON string. */
+/* Appends s (n bytes) as a quoted, escaped JSON string. Bytes that are not well-formed
+ * UTF-8 become U+FFFD, so the output is always valid JSON (client input is echoed in
+ * error messages and logs). */
 void co_buf_json_str(co_buf *b, const char *s, size_t n);
 /* Same, for a NUL-terminated string; NULL writes `null`. */
 void co_buf_json_cstr(co_buf *b, const char *s);

@@ -73,6 +73,10 @@ int co_validate_key(const char *s)
 			return co_err_set(CO_EINVAL, "key must not contain control characters");
 		if (c == '/')
 			return co_err_set(CO_EINVAL, "key must not contain '/'");
+		/* U+0080..U+009F (C1 controls) are 0xC2 0x80..0x9F in UTF-8. */
+		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] < 0xa0 &&
+		    (unsigned char)s[i + 1] >= 0x80)
+			return co_err_set(CO_EINVAL, "key must not contain control characters");
 	}
 	if (!co_utf8_valid(s, n))
 		return co_err_set(CO_EINVAL, "key is not valid UTF-8");

@@ -34,7 +34,8 @@ bool co_utf8_valid(const char *s, size_t n);
 /* A name: 1..CO_NAME_MAX bytes of UTF-8 with no CR or LF. `field` names it in the error. */
 int co_validate_name(const char *field, const char *s);
 
-/* A memory key: 1..CO_KEY_MAX bytes of UTF-8, no control characters, no '/'. */
+/* A memory key: 1..CO_KEY_MAX bytes of UTF-8, no control characters (C0, DEL, C1),
+ * no '/'. */
 int co_validate_key(const char *s);
 
 /* A workspace url: http:// or https://, ≤ CO_URL_MAX bytes, no spaces or controls. */

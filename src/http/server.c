@@ -37,9 +37,11 @@ struct co_http_req {
 	co_server *srv;
 	struct MHD_Connection *conn;
 	enum req_state state;
+	bool started; /* the access handler has seen this request */
 	const co_route *route;
 	const char *method;
-	char *path; /* copy of the URL path; params point into it */
+	char *path;    /* the raw (still percent-encoded) path, for routing and the log */
+	char *decoded; /* decoded path segments, NUL-separated; params point into it */
 	const char *params[CO_ROUTE_MAX_PARAMS];
 	char *body;
 	size_t body_len, body_cap;
@@ -70,6 +72,7 @@ struct co_server {
 	pthread_cond_t qcv;
 	co_http_req *qhead, *qtail;
 	bool qstopping;
+	atomic_bool draining; /* stopping: every reply closes its connection */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -114,16 +117,68 @@ static int compile_routes(co_server *srv, const co_route *table)
 	return CO_OK;
 }
 
-/* Finds the route for method+path. Captures are NUL-terminated in r->path. Returns the
- * route, or NULL with *method_mismatch set when the path exists under another method. */
-static const co_route *route_match(co_http_req *r, bool *method_mismatch)
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes each raw path segment (RFC 3986 §2.1) into r->decoded, so a "%2F" stays
+ * inside its segment instead of splitting it. Returns the segment count, or -1 if the path
+ * is malformed: a bad escape or an escaped NUL (which would silently cut a key short);
+ * -2 if no route can match it (not absolute, or more than MAX_SEGMENTS segments). */
+static int decode_segments(co_http_req *r, const char **seg, size_t *len)
+{
+	const char *raw[MAX_SEGMENTS];
+	size_t rawlen[MAX_SEGMENTS];
+	int n = split(r->path, raw, rawlen);
+	if (n < 0)
+		return -2; /* not "/…" or too many segments: no route can match */
+	r->decoded = malloc(strlen(r->path) + 1);
+	if (!r->decoded)
+		return -1;
+	char *out = r->decoded;
+	for (int k = 0; k < n; k++) {
+		seg[k] = out;
+		for (size_t i = 0; i < rawlen[k]; i++) {
+			char c = raw[k][i];
+			if (c == '%') {
+				if (i + 2 >= rawlen[k]) /* needs two hex digits */
+					return -1;
+				int h = hexval(raw[k][i + 1]), l = hexval(raw[k][i + 2]);
+				if (h < 0 || l < 0 || (h == 0 && l == 0))
+					return -1;
+				c = (char)(h * 16 + l);
+				i += 2;
+			}
+			*out++ = c;
+		}
+		len[k] = (size_t)(out - seg[k]);
+		*out++ = 0;
+	}
+	return n;
+}
+
+/* Finds the route for method+path. Returns the route (captures in r->params), or NULL
+ * with *method_mismatch set when the path exists under other methods (listed in allow),
+ * or with *bad_path set when the path cannot be decoded. */
+static const co_route *route_match(co_http_req *r, bool *method_mismatch, bool *bad_path,
+				   co_buf *allow)
 {
 	const char *seg[MAX_SEGMENTS];
 	size_t len[MAX_SEGMENTS];
 	*method_mismatch = false;
-	int n = split(r->path, seg, len);
-	if (n < 0)
+	*bad_path = false;
+	int n = decode_segments(r, seg, len);
+	if (n < 0) {
+		*bad_path = n == -1;
 		return NULL;
+	}
 	for (int i = 0; i < r->srv->nroutes; i++) {
 		const compiled_route *cr = &r->srv->routes[i];
 		if (cr->nseg != n)
@@ -131,25 +186,23 @@ static const co_route *route_match(co_http_req *r, bool *method_mismatch)
 		bool ok = true;
 		for (int k = 0; k < n && ok; k++) {
 			if (cr->seg[k][0] == ':')
-				ok = len[k] > 0;
+				ok = true; /* even empty: the handler's validator answers 400 */
 			else
 				ok = cr->seglen[k] == len[k] && !memcmp(cr->seg[k], seg[k], len[k]);
 		}
 		if (!ok)
 			continue;
 		if (strcmp(cr->route->method, r->method) != 0) {
+			if (*method_mismatch)
+				co_buf_puts(allow, ", ");
+			co_buf_puts(allow, cr->route->method);
 			*method_mismatch = true;
 			continue;
 		}
 		int np = 0;
-		for (int k = 0; k < n; k++) {
-			if (cr->seg[k][0] != ':')
-				continue;
-			char *s = (char *)seg[k];
-			s[len[k]] = 0; /* in place: r->path is our copy */
-			if (np < CO_ROUTE_MAX_PARAMS)
-				r->params[np++] = s;
-		}
+		for (int k = 0; k < n; k++)
+			if (cr->seg[k][0] == ':' && np < CO_ROUTE_MAX_PARAMS)
+				r->params[np++] = seg[k]; /* NUL-terminated in r->decoded */
 		return cr->route;
 	}
 	return NULL;
@@ -400,10 +453,25 @@ static enum MHD_Result send_reply(co_http_req *r)
 	for (int i = 0; i < r->nhdr; i++)
 		if (r->hdr_name[i] && r->hdr_value[i])
 			MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+	if (atomic_load(&r->srv->draining)) /* shutting down: let keep-alive clients go */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	r->state = REQ_REPLIED;
 	return ret;
+}
+
+/* MHD decodes query arguments; an escaped NUL would cut a value short unseen. */
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+				size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	bool *bad = cls;
+	if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+		*bad = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
 }
 
 /* Body complete (or none): route and run, inline or on a worker. */
@@ -414,16 +482,27 @@ static enum MHD_Result dispatch(co_http_req *r)
 			       co_limits_current.max_body);
 		return send_reply(r);
 	}
-	bool mismatch;
-	r->route = route_match(r, &mismatch);
-	if (!r->route) {
-		if (mismatch)
-			co_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
-				       r->method, r->path);
-		else
-			co_reply_error(r, 404, "no_route", NULL, "no such endpoint");
-		return send_reply(r);
+	bool mismatch, bad_path, bad_query = false;
+	co_buf allow;
+	co_buf_init(&allow);
+	r->route = route_match(r, &mismatch, &bad_path, &allow);
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, find_nul, &bad_query);
+	if (bad_path || bad_query) {
+		r->route = NULL;
+		co_reply_error(r, 400, "invalid_path", NULL,
+			       "the %s has a malformed percent-escape or an escaped NUL byte",
+			       bad_path ? "path" : "query string");
+	} else if (!r->route && mismatch) {
+		co_reply_error(r, 405, "method_not_allowed", NULL,
+			       "this method is not allowed here; see the Allow header");
+		if (co_buf_ok(&allow) && allow.data)
+			co_reply_header(r, "Allow", allow.data);
+	} else if (!r->route) {
+		co_reply_error(r, 404, "no_route", NULL, "no such endpoint");
 	}
+	co_buf_free(&allow);
+	if (!r->route)
+		return send_reply(r);
 	if (r->route->flags & CO_ROUTE_BLOCKING) {
 		if (queue_blocking(r))
 			return MHD_YES;
@@ -434,22 +513,32 @@ static enum MHD_Result dispatch(co_http_req *r)
 	return send_reply(r);
 }
 
-static co_http_req *req_new(co_server *srv, struct MHD_Connection *conn, const char *url,
-			    const char *method)
+/* MHD_OPTION_URI_LOG_CALLBACK: called with the raw URI before headers are parsed; what it
+ * returns becomes *con_cls. Routing works on this raw path (see decode_segments). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	co_server *srv = cls;
 	co_http_req *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
 	r->srv = srv;
 	r->conn = conn;
-	r->method = method;
 	r->t_start = co_clock_mono_us();
-	r->path = strdup(url);
+	r->path = strndup(uri, strcspn(uri, "?"));
 	if (!r->path) {
 		free(r);
 		return NULL;
 	}
-	const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	atomic_fetch_add(&srv->active, 1);
+	return r;
+}
+
+/* First access-handler call: headers are known now. */
+static void req_start(co_http_req *r, const char *method)
+{
+	r->started = true;
+	r->method = method;
+	const char *rid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && sane_request_id(rid)) {
 		snprintf(r->request_id, sizeof r->request_id, "%s", rid);
 	} else {
@@ -457,8 +546,6 @@ static co_http_req *req_new(co_server *srv, struct MHD_Connection *conn, const c
 		co_id_new(&id);
 		snprintf(r->request_id, sizeof r->request_id, "%s", id.s);
 	}
-	atomic_fetch_add(&srv->active, 1);
-	return r;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -466,14 +553,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 				 size_t *upload_size, void **con_cls)
 {
 	(void)version;
-	co_server *srv = cls;
+	(void)cls;
+	(void)url; /* already decoded by MHD; we route on the raw path kept by on_uri */
 	co_http_req *r = *con_cls;
-	if (!r) {
-		if (!(r = req_new(srv, conn, url, method)))
-			return MHD_NO;
-		*con_cls = r;
+	if (!r)
+		return MHD_NO; /* on_uri could not allocate */
+	if (!r->started) {
+		req_start(r, method);
 		const char *cl = co_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		const char *te = co_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 		if (cl) {
 			char *end;
 			unsigned long long n = strtoull(cl, &end, 10);
@@ -482,8 +569,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 				return dispatch(r);
 			}
 		}
-		if (!te && (!cl || !strcmp(cl, "0")))
-			return dispatch(r); /* no body: no need to wait for another call */
+		/* Reply on a later call, never this first one: MHD 0.9.75 closes the
+		 * connection after a reply queued on the first call (no keep-alive). */
 		return MHD_YES;
 	}
 	if (r->state == REQ_REPLIED)
@@ -561,6 +648,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	json_decref(r->json);
 	free(r->body);
 	free(r->path);
+	free(r->decoded);
 	free(r->resp);
 	for (int i = 0; i < r->nhdr; i++) {
 		free(r->hdr_name[i]);
@@ -686,6 +774,7 @@ int co_server_start(const co_server_config *cfg, co_server **out)
 			 (v6 ? MHD_USE_IPv6 : 0);
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
@@ -719,7 +808,11 @@ void co_server_stop(co_server *srv, int grace_ms)
 {
 	if (!srv)
 		return;
-	MHD_socket lsock = MHD_quiesce_daemon(srv->mhd); /* stop accepting */
+	/* Stop accepting; from now on every reply says Connection: close, so keep-alive
+	 * clients finish the request they sent and go, and `active` drains to 0. Only then
+	 * are the workers and MHD stopped, so no resumed reply is cut off unsent. */
+	atomic_store(&srv->draining, true);
+	MHD_socket lsock = MHD_quiesce_daemon(srv->mhd);
 	if (lsock != MHD_INVALID_SOCKET)
 		close(lsock);
 	for (int waited = 0; atomic_load(&srv->active) > 0 && waited < grace_ms; waited += 5) {

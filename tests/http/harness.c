@@ -38,6 +38,8 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+static void spawn(th_server *s, const char *const *extra_args);
+
 void th_server_start(th_server *s, const char *const *extra_args)
 {
 	pthread_once(&curl_once, curl_init_once);
@@ -46,9 +48,17 @@ void th_server_start(th_server *s, const char *const *extra_args)
 	if (!mkdtemp(s->dir))
 		fail_msg("mkdtemp: %s", strerror(errno));
 	snprintf(s->db, sizeof s->db, "%s/colony.db", s->dir);
+	spawn(s, extra_args);
+}
+
+void th_server_restart(th_server *s) { spawn(s, NULL); }
+
+static void spawn(th_server *s, const char *const *extra_args)
+{
 	char port_file[300], log_file[300];
 	snprintf(port_file, sizeof port_file, "%s/port", s->dir);
 	snprintf(log_file, sizeof log_file, "%s/colonyd.log", s->dir);
+	unlink(port_file);
 
 	const char *argv[32] = {COLONYD_PATH, "--listen", "127.0.0.1:0", "--db", s->db,
 				"--port-file", port_file};
@@ -62,7 +72,7 @@ void th_server_start(th_server *s, const char *const *extra_args)
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test takes its colonyd with it */
-		int fd = open(log_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);
 			dup2(fd, STDOUT_FILENO);
@@ -102,7 +112,13 @@ static void print_log_tail(const th_server *s)
 		fprintf(stderr, "(could not show the log)\n");
 }
 
-int th_server_stop(th_server *s)
+static int stop(th_server *s, bool keep);
+
+int th_server_stop(th_server *s) { return stop(s, false); }
+
+int th_server_stop_keep(th_server *s) { return stop(s, true); }
+
+static int stop(th_server *s, bool keep)
 {
 	if (!s->pid)
 		return -1;
@@ -118,7 +134,7 @@ int th_server_stop(th_server *s)
 	}
 	char cmd[400];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-	if (rc == 0 && system(cmd) != 0)
+	if (rc == 0 && !keep && system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", s->dir);
 	return rc;
 }
@@ -180,6 +196,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	if (len > 5 && !strncasecmp(p, "ETag:", 5))
 		copy_header_value(p, len, 5, r->etag, sizeof r->etag);
+	else if (len > 6 && !strncasecmp(p, "Allow:", 6))
+		copy_header_value(p, len, 6, r->allow, sizeof r->allow);
 	else if (len > 13 && !strncasecmp(p, "X-Request-Id:", 13))
 		copy_header_value(p, len, 13, r->request_id, sizeof r->request_id);
 	return len;
@@ -217,8 +235,10 @@ th_resp th_req(th_client *c, const char *method, const char *path, const char *b
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	CURLcode rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
+	if (rc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+		curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &r.new_connections);
+	}
 	curl_slist_free_all(hl);
 	if (!r.body) {
 		r.body = calloc(1, 1);

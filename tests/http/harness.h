@@ -34,7 +34,9 @@ typedef struct {
 	size_t len;
 	json_t *json;    /* parsed body, or NULL if not JSON */
 	char etag[64];   /* ETag header, "" if none */
+	char allow[64];  /* Allow header, "" if none */
 	char request_id[80];
+	long new_connections; /* connections curl opened for this request (0: reused) */
 } th_resp;
 
 typedef struct th_client th_client;
@@ -44,6 +46,10 @@ typedef struct th_client th_client;
 void th_server_start(th_server *s, const char *const *extra_args);
 /* Stops it; returns its exit status (0 = clean), or -1 if it died by a signal. */
 int th_server_stop(th_server *s);
+/* Stops it but keeps its directory and database, for th_server_restart(). */
+int th_server_stop_keep(th_server *s);
+/* Starts colonyd again on the same directory and database. */
+void th_server_restart(th_server *s);
 
 th_client *th_client_new(const th_server *s);
 void th_client_free(th_client *c);

@@ -199,7 +199,9 @@ static void test_seed_bad_inputs_change_nothing(void **state)
 	assert_int_equal(th_int(&r, "version"), 1);
 	assert_string_equal(json_string_value(json_object_get(r.json, "value")), "orig");
 	th_resp_free(&r);
-	expect(get_key("a%2Fb"), 404, NULL); /* decoded to a/b: no such route */
+	expect(get_key("a%2Fb"), 400, "invalid_key"); /* %2F stays inside the key segment */
+	expect(get_key("a%C2%85b"), 400, "invalid_key"); /* C1 control U+0085 */
+	expect(put("{\"key\":\"\\u0085x\",\"value\":1}"), 400, NULL);
 	char k257[600];
 	snprintf(k257, sizeof k257, "%s/%s", mem, long_key);
 	expect(th_req(cl, "GET", k257, NULL, NULL), 400, "invalid_key");
@@ -416,6 +418,60 @@ static void test_removed_workspace_memory(void **state)
 	th_resp_free(&r);
 }
 
+/* Review regression: an escaped NUL must not cut a key short (DELETE "a%00zzz" once
+ * deleted "a"), in the path or in the query. */
+static void test_escaped_nul_and_bad_escapes_rejected(void **state)
+{
+	(void)state;
+	expect(put("{\"key\":\"a\",\"value\":1}"), 200, NULL);
+	char path[256];
+	snprintf(path, sizeof path, "%s/a%%00zzz", mem);
+	expect(th_req(cl, "DELETE", path, NULL, NULL), 400, "invalid_path");
+	snprintf(path, sizeof path, "%s/a%%G1", mem);
+	expect(th_req(cl, "GET", path, NULL, NULL), 400, "invalid_path");
+	snprintf(path, sizeof path, "%s/a%%4", mem);
+	expect(th_req(cl, "GET", path, NULL, NULL), 400, "invalid_path");
+	snprintf(path, sizeof path, "%s?prefix=a%%00b", mem);
+	expect(th_req(cl, "GET", path, NULL, NULL), 400, "invalid_path");
+	assert_int_equal(version_of("a"), 1); /* still there */
+	snprintf(path, sizeof path, "%s/%%61", mem); /* an escaped ordinary byte is fine */
+	th_resp r = th_req(cl, "GET", path, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(th_str(&r, "key"), "a");
+	th_resp_free(&r);
+	/* empty id or key segments reach the validators: 400, not 404 */
+	expect(th_req(cl, "GET", "/workspaces//memory", NULL, NULL), 400, "invalid_id");
+	snprintf(path, sizeof path, "%s/", mem);
+	expect(th_req(cl, "GET", path, NULL, NULL), 400, "invalid_key");
+	/* invalid UTF-8 echoed in an error still gives valid JSON */
+	r = th_req(cl, "GET", "/workspaces/%FF", NULL, NULL);
+	assert_int_equal(r.status, 400);
+	assert_non_null(r.json);
+	th_resp_free(&r);
+}
+
+/* Review regression: keep-alive holds for GETs and body-less DELETEs too. */
+static void test_keep_alive_for_bodyless_requests(void **state)
+{
+	(void)state;
+	th_resp r = th_req(cl, "GET", "/health", NULL, NULL);
+	th_resp_free(&r);
+	for (int i = 0; i < 5; i++) {
+		r = th_req(cl, "GET", "/health", NULL, NULL);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.new_connections, 0);
+		th_resp_free(&r);
+		r = th_req(cl, "GET", mem, NULL, NULL);
+		assert_int_equal(r.new_connections, 0);
+		th_resp_free(&r);
+	}
+	r = th_req(cl, "PUT", mem, "{}", NULL);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strstr(r.allow, "GET"));
+	assert_non_null(strstr(r.allow, "POST"));
+	th_resp_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +485,8 @@ int main(void)
 		cmocka_unit_test(test_ttl_expired_is_absent),
 		cmocka_unit_test(test_list_prefix_and_paging),
 		cmocka_unit_test(test_removed_workspace_memory),
+		cmocka_unit_test(test_escaped_nul_and_bad_escapes_rejected),
+		cmocka_unit_test(test_keep_alive_for_bodyless_requests),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
