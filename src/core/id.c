@@ -8,6 +8,26 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* Per-thread generator for the 62 random bits: splitmix64 over a state seeded once per
+ * thread from getrandom(2), so making an id costs no system call. Ids need uniqueness,
+ * not secrecy (tokens and keys use libsodium). */
+static _Thread_local uint64_t rng_state;
+static _Thread_local int rng_seeded;
+
+static int rng_next(uint64_t *out)
+{
+	if (!rng_seeded) {
+		if (getrandom(&rng_state, sizeof rng_state, 0) != sizeof rng_state)
+			return co_err_set(CO_EINTERNAL, "getrandom failed");
+		rng_seeded = 1;
+	}
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	*out = z ^ (z >> 31);
+	return CO_OK;
+}
+
 int co_id_new(co_id *out)
 {
 	struct timespec ts;
@@ -16,8 +36,11 @@ int co_id_new(co_id *out)
 	/* Sub-millisecond fraction scaled to 12 bits. */
 	uint64_t sub = (uint64_t)(ts.tv_nsec % 1000000) * 4096 / 1000000;
 	uint8_t b[16];
-	if (getrandom(b + 8, 8, 0) != 8)
-		return co_err_set(CO_EINTERNAL, "getrandom failed");
+	uint64_t rnd = 0;
+	if (rng_next(&rnd))
+		return CO_EINTERNAL;
+	for (int i = 0; i < 8; i++)
+		b[8 + i] = (uint8_t)(rnd >> (8 * i));
 	for (int i = 0; i < 6; i++)
 		b[i] = (uint8_t)(ms >> (40 - 8 * i));
 	b[6] = (uint8_t)(0x70 | (sub >> 8));

@@ -3,7 +3,8 @@
  *
  * DESIGN NOTES
  *  1. Layout: 48-bit Unix milliseconds, version 7, 12 bits of sub-millisecond time
- *     (RFC 9562 §6.2 method 3), variant 10, 62 random bits from getrandom(2). Ids made by
+ *     (RFC 9562 §6.2 method 3), variant 10, 62 random bits from a per-thread generator
+ *     seeded from getrandom(2) (no system call per id). Ids made by
  *     one process therefore sort by creation time, which gives lists a stable order.
  *  2. The text form is canonical lowercase 8-4-4-4-12. co_id_valid() accepts any UUID
  *     (either case) in that shape; it is what a path or JSON id is checked with.

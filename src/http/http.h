@@ -37,7 +37,8 @@ typedef struct co_server co_server;
 typedef void (*co_handler)(co_http_req *r);
 
 enum {
-	CO_ROUTE_BLOCKING = 1 << 0, /* runs on a worker thread (writes) */
+	CO_ROUTE_BLOCKING = 1 << 0,  /* runs on a worker thread or the store's executor (writes) */
+	CO_ROUTE_JSON_BODY = 1 << 1, /* body parsed (or refused 400/415) before the handler runs */
 };
 
 typedef struct {

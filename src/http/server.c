@@ -56,6 +56,7 @@ struct co_http_req {
 	char request_id[65];
 	co_usec_t t_start;
 	co_http_req *next_queued;
+	co_store_task task; /* when the store's executor runs this request */
 };
 
 struct co_server {
@@ -73,6 +74,7 @@ struct co_server {
 	co_http_req *qhead, *qtail;
 	bool qstopping;
 	atomic_bool draining; /* stopping: every reply closes its connection */
+	atomic_int tasks;     /* requests handed to the store's executor, not yet done */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -405,10 +407,41 @@ static void *worker_main(void *arg)
 	}
 }
 
-/* Suspends the connection and queues r for a worker. False if the pool is stopping. */
+static void task_run(co_store_task *t) { run_handler(t->ctx); }
+
+/* The executor's transaction ended: a reply made before a failed commit is replaced. */
+static void task_done(co_store_task *t, int rc)
+{
+	co_http_req *r = t->ctx;
+	if (rc != CO_OK && r->status < 300)
+		co_reply_store_error(r, rc == CO_EUNAVAIL ? rc : CO_EUNAVAIL);
+	r->state = REQ_REPLIED;
+	co_server *srv = r->srv;
+	MHD_resume_connection(r->conn);
+	atomic_fetch_sub(&srv->tasks, 1); /* after the resume: see server_free */
+}
+
+/* Suspends the connection and hands r to the store's executor if it has one (the handler
+ * then runs in a shared commit on the writer thread), else queues it for a worker.
+ * False if neither accepts work any more (stopping). */
 static bool queue_blocking(co_http_req *r)
 {
 	co_server *srv = r->srv;
+	co_store *store = srv->store;
+	if (store->ops->exec_batched) {
+		r->task = (co_store_task){.run = task_run, .done = task_done, .ctx = r};
+		r->state = REQ_QUEUED;
+		atomic_fetch_add(&srv->tasks, 1);
+		MHD_suspend_connection(r->conn); /* before the task can possibly resume it */
+		if (store->ops->exec_batched(store, &r->task) != CO_OK) {
+			/* closing: answer 503 through the resume path like any task */
+			co_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");
+			r->state = REQ_REPLIED;
+			MHD_resume_connection(r->conn);
+			atomic_fetch_sub(&srv->tasks, 1);
+		}
+		return true;
+	}
 	pthread_mutex_lock(&srv->qmu);
 	if (srv->qstopping) {
 		pthread_mutex_unlock(&srv->qmu);
@@ -502,6 +535,10 @@ static enum MHD_Result dispatch(co_http_req *r)
 	}
 	co_buf_free(&allow);
 	if (!r->route)
+		return send_reply(r);
+	/* A bad body is answered here, and a good one is parsed here: on the event thread,
+	 * not on the store's writer thread, which is the serial part of every write. */
+	if ((r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r))
 		return send_reply(r);
 	if (r->route->flags & CO_ROUTE_BLOCKING) {
 		if (queue_blocking(r))
@@ -730,6 +767,12 @@ static void workers_stop(co_server *srv)
 static void server_free(co_server *srv)
 {
 	workers_stop(srv);
+	/* Tasks still in the store's executor will resume their connections: MHD must
+	 * outlive them. They finish within a commit, so this wait is short. */
+	while (atomic_load(&srv->tasks) > 0) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
 	if (srv->mhd)
 		MHD_stop_daemon(srv->mhd);
 	free(srv->workers);

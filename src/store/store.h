@@ -61,6 +61,19 @@ void co_id_list_clear(co_id_list *l);
 
 typedef struct co_store co_store;
 
+/* A unit of work for a backend's write executor (exec_batched below). */
+typedef struct co_store_task co_store_task;
+struct co_store_task {
+	/* Runs on the backend's writer thread inside a write transaction shared with other
+	 * tasks. Store write methods called from it run inline in that transaction. It must
+	 * not call read methods (they would not see its uncommitted writes). */
+	void (*run)(co_store_task *t);
+	/* Called once the transaction has ended: rc CO_OK if it committed (the task's
+	 * writes are durable), else the failure (its writes did not persist). */
+	void (*done)(co_store_task *t, int rc);
+	void *ctx; /* the caller's */
+};
+
 typedef struct {
 	int version; /* CO_STORE_OPS_VERSION */
 	const char *name;
@@ -99,6 +112,11 @@ typedef struct {
 	/* Deletes a live key; if_match_version CO_MEM_ANY or ≥ 1. Absent: CO_ENOTFOUND. */
 	int (*mem_delete)(co_store *s, const co_id *ws, const char *key, int64_t if_match_version,
 			  co_conflict *conflict);
+
+	/* Optional (NULL if the backend has none): queues t to run on the writer thread so
+	 * that whole requests share one commit without a thread of their own waiting for it.
+	 * Returns CO_OK (t->done will be called exactly once) or CO_EUNAVAIL (closing). */
+	int (*exec_batched)(co_store *s, co_store_task *t);
 } co_store_ops;
 
 struct co_store {

@@ -468,6 +468,32 @@ static void test_purge_deletes_memory(void **state)
 	assert_int_equal(CALL(ws_get, &ws, &w), CO_ENOTFOUND);
 }
 
+/* Every read after an acknowledged write sees it (readers may reuse snapshots). */
+static void test_read_your_writes(void **state)
+{
+	(void)state;
+	co_id ws = mk("ryw", NULL);
+	co_conflict c = {0};
+	for (int i = 1; i <= 2000; i++) {
+		char val[16];
+		snprintf(val, sizeof val, "%d", i);
+		int rc;
+		put(&ws, "k", val, CO_MEM_ANY, 0, &rc, &c);
+		assert_int_equal(rc, CO_OK);
+		co_mem_entry e = {0};
+		assert_int_equal(CALL(mem_get, &ws, "k", &e), CO_OK);
+		if (e.version != i)
+			fail_msg("write %d acknowledged but a read then saw version %lld", i, (long long)e.version);
+		co_mem_entry_clear(&e);
+		co_mem_filter f = {.limit = 10};
+		co_mem_list l = {0};
+		assert_int_equal(CALL(mem_list, &ws, &f, &l), CO_OK);
+		assert_int_equal(l.n, 1);
+		assert_int_equal(l.items[0].version, i);
+		co_mem_list_clear(&l);
+	}
+}
+
 /* ---- SQLite only: migrations and durability across reopen -------------------------- */
 
 static void test_sqlite_reopen_and_migrations(void **state)
@@ -528,6 +554,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_concurrent_cas_loses_nothing),
 		cmocka_unit_test(test_failed_op_in_batch_rolls_back_alone),
 		cmocka_unit_test(test_purge_deletes_memory),
+		cmocka_unit_test(test_read_your_writes),
 		cmocka_unit_test(test_sqlite_reopen_and_migrations),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -9,30 +9,55 @@
  *     connection. Callers queue ops and sleep on their own semaphore. The writer takes
  *     whatever is queued (at most max_batch), runs it as ONE transaction begun
  *     IMMEDIATE — each op inside its own SAVEPOINT, so a failing op rolls back alone —
- *     commits once (one fsync: synchronous=FULL), then wakes each caller with its own
- *     result. Under load the queue fills while the previous commit syncs, so commits
- *     carry many writes; with one writer alone, an op commits on its own.
+ *     and commits once. Under load the queue fills while the previous batch runs, so
+ *     commits carry many writes; with one writer alone, an op commits on its own.
+ *  2a. Pipelined durability. The writer connection runs synchronous=NORMAL: COMMIT
+ *     writes the WAL frames but does not fsync them. A syncer thread fdatasync()s the
+ *     WAL file and only then wakes the batch's callers, while the writer already runs
+ *     the next batch — so the fsync (≈1 ms here) is off the writer's critical path.
+ *     Rule: a caller is woken with CO_OK only after an fdatasync that began after the
+ *     COMMIT containing its op returned. (Checkpoints sync the WAL before copying it,
+ *     so a checkpoint never loses a frame the syncer has not reached.) Consequence: a
+ *     reader may see a committed write up to one fsync before its writer is answered;
+ *     only a power loss in that window could take it back, never a process crash.
  *  3. Atomicity. An op runs under the database write lock (IMMEDIATE), so its reads and
  *     writes are one atomic step against every other op of this process and of any
  *     other process on the file. Unique names are still enforced by the partial unique
  *     index (the loser sees SQLITE_CONSTRAINT_UNIQUE, answered CO_EEXISTS), not by the
  *     look-up that follows to name the holder.
  *  4. Invariant: a caller is told CO_OK only after the COMMIT that contains its op has
- *     returned SQLITE_OK. If BEGIN or COMMIT fails, or SQLite aborts the transaction
+ *     returned SQLITE_OK and the WAL has been synced after it (2a). If BEGIN or COMMIT fails, or SQLite aborts the transaction
  *     mid-batch, every op of the batch is told CO_EUNAVAIL and nothing of it persists.
  *  5. Errors are translated to core codes in sq_fail() only.
+ *  8. Read snapshots. Starting a read transaction costs SQLite two fcntl() calls (the
+ *     WAL read lock), as much as the request's network I/O. So a reader connection keeps
+ *     its read transaction between calls while (a) no commit has happened in this process
+ *     since it began (commit_seq, bumped right after each COMMIT and so before any caller
+ *     is answered: read-your-writes holds) and (b) it is under READ_SNAPSHOT_MAX_US old,
+ *     which bounds how late another process's commits on the same file are seen. The
+ *     writer ends idle stale snapshots every SWEEP_EVERY_US so the WAL can be reset.
+ *  7. Executor (exec_batched). A whole request handler may run as a batch member: it
+ *     runs on the writer thread, and the store write calls it makes there run inline
+ *     (each in its own nested SAVEPOINT) in the batch transaction. Its `done` is called
+ *     after COMMIT, with the commit's result. This saves the HTTP layer a thread hop and
+ *     a sleeping thread per write.
  *  6. Times are integer µs (core/clock.h); a memory row with expires_at <= now is absent.
  */
 #include "sqlite_store.h"
+
+#include <stdatomic.h>
 #include "../../core/err.h"
 #include "migrate.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------ */
 /* Statements                                                                           */
@@ -47,11 +72,15 @@
 
 enum {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
+	ST_SAVEPOINT_INNER,
+	ST_RELEASE_INNER,
+	ST_ROLLBACK_TO_INNER,
 	ST_HEALTH,
 	ST_WS_STATUS,
 	ST_WS_INSERT,
@@ -75,11 +104,15 @@ enum {
 
 static const char *const sql_text[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SAVEPOINT] = "SAVEPOINT op",
 	[ST_RELEASE] = "RELEASE op",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
+	[ST_SAVEPOINT_INNER] = "SAVEPOINT inner",
+	[ST_RELEASE_INNER] = "RELEASE inner",
+	[ST_ROLLBACK_TO_INNER] = "ROLLBACK TO inner",
 	[ST_HEALTH] = "SELECT COUNT(*) FROM schema_migrations",
 	[ST_WS_STATUS] = "SELECT status FROM workspaces WHERE id = ?1",
 	[ST_WS_INSERT] = "INSERT INTO workspaces (id, parent_id, name, role, runtime, tier, url, "
@@ -143,9 +176,15 @@ static const char *const sql_text[ST_COUNT] = {
 /* Connections and errors                                                               */
 /* ------------------------------------------------------------------------------------ */
 
+#define READ_SNAPSHOT_MAX_US 2000
+#define SWEEP_EVERY_US 20000
+
 typedef struct {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, kept for the connection's life */
+	bool in_txn;                /* readers: a read transaction is open (DESIGN NOTE 8) */
+	uint64_t snap_seq;          /* commit_seq when it began */
+	co_usec_t snap_at;          /* monotonic µs when it began */
 } sq_conn;
 
 /* Translates a SQLite result code into a core code and message. The one place. */
@@ -240,7 +279,7 @@ static int conn_open(const char *path, bool reader, sq_conn *c)
 	sqlite3_extended_result_codes(c->db, 1);
 	const char *pragmas = reader ? "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;"
 				     : "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; "
-				       "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
+				       "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 	char *msg = NULL;
 	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
@@ -272,6 +311,7 @@ typedef struct sq_op {
 	int rc;
 	char msg[CO_ERR_MSG_MAX]; /* the writer thread's error message, carried back */
 	sem_t done;
+	co_store_task *task; /* set for exec_batched ops: done via task->done, not sem */
 	struct sq_op *next;
 } sq_op;
 
@@ -293,7 +333,31 @@ typedef struct {
 	int nfree;
 	pthread_mutex_t rmu;
 	pthread_cond_t rcv;
+
+	/* syncer: committed ops waiting for the WAL fsync (DESIGN NOTE 2a) */
+	pthread_t syncer;
+	bool syncer_started;
+	pthread_mutex_t smu;
+	pthread_cond_t scv;
+	sq_op *shead, *stail;
+	bool sstopping;
+	char *wal_path;
+	int wal_fd; /* opened on first use (the WAL exists once something committed) */
+	uint64_t st_syncs, st_sync_us;
+
+	_Atomic uint64_t commit_seq; /* successful COMMITs so far (DESIGN NOTE 8) */
+	co_usec_t last_sweep;        /* writer thread only */
+
+	/* writer statistics (writer thread only; logged at close) */
+	uint64_t st_batches, st_ops, st_run_us, st_commit_us, st_max_batch;
 } sq_store;
+
+static void reader_end(sq_conn *c)
+{
+	if (c->in_txn && !sqlite3_get_autocommit(c->db))
+		exec_simple(c, ST_COMMIT, "ending a read");
+	c->in_txn = false;
+}
 
 static sq_conn *reader_get(sq_store *s)
 {
@@ -302,11 +366,23 @@ static sq_conn *reader_get(sq_store *s)
 		pthread_cond_wait(&s->rcv, &s->rmu);
 	sq_conn *c = &s->readers[s->free_readers[--s->nfree]];
 	pthread_mutex_unlock(&s->rmu);
+	uint64_t seq = atomic_load(&s->commit_seq);
+	co_usec_t now = co_clock_mono_us();
+	if (c->in_txn && (c->snap_seq != seq || now - c->snap_at > READ_SNAPSHOT_MAX_US))
+		reader_end(c);
+	if (!c->in_txn && exec_simple(c, ST_BEGIN_READ, "beginning a read") == CO_OK) {
+		/* The snapshot is taken at the first read: it holds every commit counted in seq. */
+		c->in_txn = true;
+		c->snap_seq = seq;
+		c->snap_at = now;
+	}
 	return c;
 }
 
 static void reader_put(sq_store *s, sq_conn *c)
 {
+	if (c->in_txn && sqlite3_get_autocommit(c->db))
+		c->in_txn = false; /* an error ended it */
 	pthread_mutex_lock(&s->rmu);
 	s->free_readers[s->nfree++] = (int)(c - s->readers);
 	pthread_cond_signal(&s->rcv);
@@ -341,7 +417,9 @@ static void run_batch(sq_store *s, sq_op **ops, int n)
 	bool savepoints = n > 1, any_ok = false;
 	for (int i = 0; i < n; i++) {
 		sq_op *op = ops[i];
-		if (savepoints && (rc = exec_simple(c, ST_SAVEPOINT, "savepoint"))) {
+		/* A task needs no savepoint of its own: each store call it makes has one. */
+		bool sp = savepoints && !op->task;
+		if (sp && (rc = exec_simple(c, ST_SAVEPOINT, "savepoint"))) {
 			op_finish(op, rc);
 			continue;
 		}
@@ -356,7 +434,7 @@ static void run_batch(sq_store *s, sq_op **ops, int n)
 				op_finish(ops[j], rc);
 			return;
 		}
-		if (savepoints) {
+		if (sp) {
 			if (op->rc)
 				exec_simple(c, ST_ROLLBACK_TO, "rollback to savepoint");
 			exec_simple(c, ST_RELEASE, "release savepoint");
@@ -367,16 +445,128 @@ static void run_batch(sq_store *s, sq_op **ops, int n)
 		exec_simple(c, ST_ROLLBACK, "rollback");
 		return;
 	}
-	if ((rc = exec_simple(c, ST_COMMIT, "commit"))) {
+	co_usec_t t_commit = co_clock_mono_us();
+	rc = exec_simple(c, ST_COMMIT, "commit");
+	s->st_commit_us += (uint64_t)(co_clock_mono_us() - t_commit);
+	if (rc == CO_OK)
+		atomic_fetch_add(&s->commit_seq, 1); /* before any caller of it is answered */
+	if (rc) {
 		batch_fail_ok(ops, n, rc);
 		if (!sqlite3_get_autocommit(c->db))
 			exec_simple(c, ST_ROLLBACK, "rollback");
 	}
 }
 
+/* Ends the read transactions of idle readers whose snapshot is stale, so they do not
+ * keep the WAL from being reset (DESIGN NOTE 8). Writer thread. */
+static void reader_sweep(sq_store *s)
+{
+	co_usec_t now = co_clock_mono_us();
+	if (now - s->last_sweep < SWEEP_EVERY_US)
+		return;
+	s->last_sweep = now;
+	uint64_t seq = atomic_load(&s->commit_seq);
+	pthread_mutex_lock(&s->rmu); /* idle readers stay ours while we hold the pool */
+	for (int i = 0; i < s->nfree; i++) {
+		sq_conn *c = &s->readers[s->free_readers[i]];
+		if (c->in_txn && c->snap_seq != seq)
+			reader_end(c);
+	}
+	pthread_mutex_unlock(&s->rmu);
+}
+
+/* The store whose writer thread this is (NULL on every other thread). */
+static _Thread_local sq_store *tl_writer_of;
+
+/* Wakes an op's caller. A task op is heap-allocated by sq_exec_batched and freed here. */
+static void op_complete(sq_op *op)
+{
+	if (op->task) {
+		co_store_task *t = op->task;
+		int rc = op->rc;
+		free(op);
+		t->done(t, rc);
+	} else {
+		sem_post(&op->done);
+	}
+}
+
+/* After a batch: failed ops are answered now; committed ones wait for the WAL fsync.
+ * An op must not be touched once handed over or answered: its caller may be gone. */
+static void hand_to_syncer(sq_store *s, sq_op **ops, int n)
+{
+	sq_op *head = NULL, *tail = NULL;
+	for (int i = 0; i < n; i++) {
+		sq_op *op = ops[i];
+		if (op->rc != CO_OK) {
+			op_complete(op);
+			continue;
+		}
+		op->next = NULL;
+		if (tail)
+			tail->next = op;
+		else
+			head = op;
+		tail = op;
+	}
+	if (!head)
+		return;
+	pthread_mutex_lock(&s->smu);
+	if (s->stail)
+		s->stail->next = head;
+	else
+		s->shead = head;
+	s->stail = tail;
+	pthread_cond_signal(&s->scv);
+	pthread_mutex_unlock(&s->smu);
+}
+
+/* fdatasync()s the WAL file. Any fd of the file flushes the same inode. */
+static int sync_wal(sq_store *s)
+{
+	if (s->wal_fd < 0) {
+		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+		if (s->wal_fd < 0)
+			return co_err_set(CO_EUNAVAIL, "cannot open %s to sync it: %s", s->wal_path,
+					  strerror(errno));
+	}
+	if (fdatasync(s->wal_fd) != 0)
+		return co_err_set(CO_EUNAVAIL, "fdatasync of the WAL failed: %s", strerror(errno));
+	return CO_OK;
+}
+
+static void *syncer_main(void *arg)
+{
+	sq_store *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->smu);
+		while (!s->shead && !s->sstopping)
+			pthread_cond_wait(&s->scv, &s->smu);
+		sq_op *list = s->shead;
+		s->shead = s->stail = NULL;
+		pthread_mutex_unlock(&s->smu);
+		if (!list)
+			break; /* stopping, and nothing left */
+		/* Every op in `list` was committed before this fdatasync begins. */
+		co_usec_t t0 = co_clock_mono_us();
+		int rc = s->opts.synchronous_off ? CO_OK : sync_wal(s);
+		s->st_sync_us += (uint64_t)(co_clock_mono_us() - t0);
+		s->st_syncs++;
+		while (list) {
+			sq_op *next = list->next;
+			if (rc)
+				op_finish(list, rc);
+			op_complete(list);
+			list = next;
+		}
+	}
+	return NULL;
+}
+
 static void *writer_main(void *arg)
 {
 	sq_store *s = arg;
+	tl_writer_of = s;
 	int max = s->opts.max_batch;
 	sq_op **batch = calloc((size_t)max, sizeof *batch);
 	for (;;) {
@@ -403,21 +593,89 @@ static void *writer_main(void *arg)
 				s->qtail = NULL;
 			pthread_mutex_unlock(&s->qmu);
 			run_batch(s, &op, 1);
-			sem_post(&op->done);
+			hand_to_syncer(s, &op, 1);
 			continue;
 		}
+		co_usec_t t0 = co_clock_mono_us();
 		run_batch(s, batch, n);
-		for (int i = 0; i < n; i++)
-			sem_post(&batch[i]->done);
+		s->st_run_us += (uint64_t)(co_clock_mono_us() - t0);
+		s->st_batches++;
+		s->st_ops += (uint64_t)n;
+		if ((uint64_t)n > s->st_max_batch)
+			s->st_max_batch = (uint64_t)n;
+		hand_to_syncer(s, batch, n);
+		reader_sweep(s);
 	}
 	free(batch);
 	return NULL;
 }
 
+/* fn(arg) called on the writer thread itself (from a task): run it in a nested savepoint
+ * of the current batch transaction. */
+static int sq_write_inline(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
+{
+	sq_conn *c = &s->wconn;
+	int rc = exec_simple(c, ST_SAVEPOINT_INNER, "savepoint");
+	if (rc)
+		return rc;
+	rc = fn(c, arg);
+	if (sqlite3_get_autocommit(c->db)) /* aborted: run_batch fails the whole batch */
+		return rc ? rc : co_err_set(CO_EUNAVAIL, "the write transaction was aborted");
+	if (rc) {
+		char msg[CO_ERR_MSG_MAX];
+		snprintf(msg, sizeof msg, "%s", co_err_msg());
+		exec_simple(c, ST_ROLLBACK_TO_INNER, "rollback to savepoint");
+		co_err_set(rc, "%s", msg);
+	}
+	exec_simple(c, ST_RELEASE_INNER, "release savepoint");
+	return rc;
+}
+
+static void enqueue(sq_store *s, sq_op *op)
+{
+	if (s->qtail)
+		s->qtail->next = op;
+	else
+		s->qhead = op;
+	s->qtail = op;
+	pthread_cond_signal(&s->qcv);
+}
+
+static int task_fn(sq_conn *c, void *arg)
+{
+	(void)c;
+	co_store_task *t = arg;
+	t->run(t);
+	return CO_OK; /* the task's own store calls carry their results */
+}
+
+static int sq_exec_batched(co_store *base, co_store_task *t)
+{
+	sq_store *s = (sq_store *)base;
+	sq_op *op = calloc(1, sizeof *op);
+	if (!op)
+		return co_err_set(CO_ENOMEM, "out of memory");
+	op->fn = task_fn;
+	op->arg = t;
+	op->task = t;
+	pthread_mutex_lock(&s->qmu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->qmu);
+		free(op);
+		return co_err_set(CO_EUNAVAIL, "the store is closing");
+	}
+	enqueue(s, op);
+	pthread_mutex_unlock(&s->qmu);
+	return CO_OK;
+}
+
 /* Queues fn(arg) for the writer and waits for its result. The error message set by fn
- * on the writer thread is re-set on the calling thread. */
+ * on the writer thread is re-set on the calling thread. On the writer thread itself (a
+ * task's store call) it runs inline instead. */
 static int sq_write(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 {
+	if (tl_writer_of == s)
+		return sq_write_inline(s, fn, arg);
 	sq_op op = {.fn = fn, .arg = arg};
 	if (sem_init(&op.done, 0, 0) != 0)
 		return co_err_set(CO_EINTERNAL, "sem_init failed");
@@ -427,12 +685,7 @@ static int sq_write(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 		sem_destroy(&op.done);
 		return co_err_set(CO_EUNAVAIL, "the store is closing");
 	}
-	if (s->qtail)
-		s->qtail->next = &op;
-	else
-		s->qhead = &op;
-	s->qtail = &op;
-	pthread_cond_signal(&s->qcv);
+	enqueue(s, &op);
 	pthread_mutex_unlock(&s->qmu);
 	while (sem_wait(&op.done) != 0 && errno == EINTR)
 		;
@@ -1064,12 +1317,41 @@ static void sq_close(co_store *base)
 		pthread_mutex_unlock(&s->qmu);
 		pthread_join(s->writer, NULL);
 	}
-	for (int i = 0; i < s->nreaders; i++)
+	if (s->syncer_started) { /* after the writer: it answers the last batch */
+		pthread_mutex_lock(&s->smu);
+		s->sstopping = true;
+		pthread_cond_broadcast(&s->scv);
+		pthread_mutex_unlock(&s->smu);
+		pthread_join(s->syncer, NULL);
+	}
+	if (s->writer_started) {
+		if (s->st_batches)
+			fprintf(stderr,
+				"{\"level\":\"info\",\"msg\":\"sqlite writer stats\",\"batches\":%llu,"
+				"\"ops\":%llu,\"ops_per_batch\":%.1f,\"max_batch\":%llu,"
+				"\"batch_us_avg\":%.0f,\"commit_us_avg\":%.0f,\"syncs\":%llu,"
+				"\"sync_us_avg\":%.0f}\n",
+				(unsigned long long)s->st_batches, (unsigned long long)s->st_ops,
+				(double)s->st_ops / (double)s->st_batches,
+				(unsigned long long)s->st_max_batch,
+				(double)s->st_run_us / (double)s->st_batches,
+				(double)s->st_commit_us / (double)s->st_batches,
+				(unsigned long long)s->st_syncs,
+				s->st_syncs ? (double)s->st_sync_us / (double)s->st_syncs : 0.0);
+	}
+	for (int i = 0; i < s->nreaders; i++) {
+		reader_end(&s->readers[i]);
 		conn_close(&s->readers[i]);
+	}
 	/* Closing the last connection checkpoints the WAL and removes -wal/-shm. */
 	conn_close(&s->wconn);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	free(s->wal_path);
 	free(s->readers);
 	free(s->free_readers);
+	pthread_mutex_destroy(&s->smu);
+	pthread_cond_destroy(&s->scv);
 	pthread_mutex_destroy(&s->qmu);
 	pthread_cond_destroy(&s->qcv);
 	pthread_mutex_destroy(&s->rmu);
@@ -1091,6 +1373,7 @@ static const co_store_ops sq_ops = {
 	.mem_list = sq_mem_list,
 	.mem_put = sq_mem_put,
 	.mem_delete = sq_mem_delete,
+	.exec_batched = sq_exec_batched,
 };
 
 int co_sqlite_open(const char *path, const co_store_opts *opts, co_store **out)
@@ -1107,6 +1390,14 @@ int co_sqlite_open(const char *path, const co_store_opts *opts, co_store **out)
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
 	pthread_cond_init(&s->rcv, NULL);
+	pthread_mutex_init(&s->smu, NULL);
+	pthread_cond_init(&s->scv, NULL);
+	s->wal_fd = -1;
+	if (asprintf(&s->wal_path, "%s-wal", path) < 0) {
+		s->wal_path = NULL;
+		sq_close(&s->base);
+		return co_err_set(CO_ENOMEM, "out of memory");
+	}
 
 	int rc = conn_open(path, false, &s->wconn);
 	if (rc == CO_OK && opts->synchronous_off)
@@ -1125,6 +1416,12 @@ int co_sqlite_open(const char *path, const co_store_opts *opts, co_store **out)
 			s->free_readers[s->nfree++] = i;
 			s->nreaders++;
 		}
+	}
+	if (rc == CO_OK) {
+		if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
+			rc = co_err_set(CO_EINTERNAL, "cannot start the syncer thread");
+		else
+			s->syncer_started = true;
 	}
 	if (rc == CO_OK) {
 		if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
