@@ -2,8 +2,8 @@
  * bench_memory.c — load benchmark for colonyd's versioned key/value memory (SPEC §3).
  *
  * It starts a colonyd of its own (fresh SQLite file in a mkdtemp directory, port 0) or
- * targets a running one (--url), creates one workspace, and runs up to four workloads,
- * each for --duration seconds with --clients concurrent client threads:
+ * targets a running one (--url), creates one workspace, and runs up to five workloads,
+ * in this order, each for --duration seconds with --clients concurrent client threads:
  *
  *   rmw_contended  1 key holding a JSON integer counter. Each client loops GET → POST
  *                  value+1 with if_match_version = the version read; a 409 retries from
@@ -11,6 +11,14 @@
  *   rmw_spread     the same over 10000 keys, each client picking keys at random.
  *   get            GETs of random keys among 10000 seeded keys.
  *   lww_post       last-write-wins POSTs (no precondition) of random keys among 10000.
+ *   cas_post       compare-and-set POSTs with no GETs, over the same 10000 keys: client i
+ *                  owns the keys k with k % clients == i (so no two clients write one
+ *                  key), and POSTs them in turn with if_match_version = the version it
+ *                  knows; each 200 must answer that version + 1, which becomes the
+ *                  known version. Before the run (not timed) each owned key is created
+ *                  with if_match_version:0, or, when that gets a 409 because an earlier
+ *                  workload created it, read with a GET to learn its version. Clients
+ *                  that own no key (clients > keys) sit the run out.
  *
  * For each workload it prints ONE JSON line on stdout, details on stderr, and at the end
  * one human summary line on stderr.
@@ -36,9 +44,10 @@
  *  3. What is measured. The clock starts when all client threads are released at once
  *     and stops when the last one has finished its in-flight request after the
  *     deadline; duration_s is that wall time and ok_per_s = ok / duration_s.
- *       ok         successful writes (rmw: increments that landed; lww_post: 200s), or
- *                  200 reads for get;
- *       conflicts  409 version_mismatch replies (expected only for rmw);
+ *       ok         successful writes (rmw: increments that landed; lww_post, cas_post:
+ *                  200s), or 200 reads for get;
+ *       conflicts  409 version_mismatch replies (expected only for rmw; for cas_post,
+ *                  whose keys are owned, one is a failed check);
  *       conflict_rate = conflicts / (ok + conflicts): the share of conditional writes
  *                  that lost their race;
  *       errors     anything else: other statuses (4xx, 5xx, 409 with another code),
@@ -62,6 +71,12 @@
  *       get       every 200 must carry the key asked for and the seeded value.
  *       lww_post  every key's version must have grown by exactly the number of 200s
  *                 the clients got for it, and a 409 must never happen.
+ *       cas_post  every 200 must have answered the known version + 1 and no 409 may
+ *                 happen; afterwards every key must read the version its owner knows
+ *                 and, if the owner wrote it during the run, the last value it wrote.
+ *                 A write whose outcome is unknown (transport failure or 5xx, already
+ *                 an error) leaves its key in doubt: the owner stops writing it and
+ *                 the check accepts the known version or one more.
  *     "verified" is false if any check failed or setup failed.
  *  5. The server we start runs in its own process group (a terminal ^C reaches only
  *     the bench, which then stops it properly) with PR_SET_PDEATHSIG so it dies with
@@ -983,7 +998,7 @@ static int server_stop(server_proc *s)
 /* Workloads and client threads                                                         */
 /* ------------------------------------------------------------------------------------ */
 
-typedef enum { WL_RMW, WL_GET, WL_LWW } wl_kind;
+typedef enum { WL_RMW, WL_GET, WL_LWW, WL_CAS } wl_kind;
 
 typedef struct {
 	const char *name;
@@ -997,12 +1012,21 @@ static const wl_def WORKLOADS[] = {
 	{"rmw_spread", WL_RMW, DEFAULT_KEYS, "ctr"},
 	{"get", WL_GET, DEFAULT_KEYS, "kv"},
 	{"lww_post", WL_LWW, DEFAULT_KEYS, "kv"},
+	{"cas_post", WL_CAS, DEFAULT_KEYS, "kv"}, /* kv keys: a full run finds them created */
 };
 #define N_WORKLOADS (sizeof WORKLOADS / sizeof WORKLOADS[0])
 
 typedef enum { PH_SEED, PH_SNAPSHOT, PH_RUN, PH_VERIFY } phase;
 
 typedef struct bench bench;
+
+/* cas_post: what the owner of a key knows about it. */
+typedef struct {
+	int64_t ver;  /* the key's version as of this client's last reply about it */
+	int64_t val;  /* the last value written during the run, when `written` */
+	bool written; /* a 200 during the run stored val (and nothing changed it since) */
+	bool doubt;   /* a write's outcome is unknown: no more writes, ver or ver+1 */
+} cas_key;
 
 /* One client thread's state. Stats are reset per workload; the connection persists. */
 typedef struct {
@@ -1018,6 +1042,9 @@ typedef struct {
 	uint64_t *hist; /* H_BUCKETS */
 	/* setup (seed / snapshot / verify) outcome */
 	uint64_t setup_errors, mismatches;
+	/* cas_post: the keys this client owns, k = id + i * clients for own[i] */
+	cas_key *own;
+	unsigned n_own, n_doubt;
 	char first_err[300];
 	char first_bad[300];
 } worker;
@@ -1230,10 +1257,135 @@ static void run_lww(worker *w)
 	}
 }
 
+/* cas_post: marks a key whose last write may or may not have been applied. */
+static void cas_doubt(worker *w, cas_key *ck)
+{
+	if (!ck->doubt) {
+		ck->doubt = true;
+		w->n_doubt++;
+	}
+}
+
+/* cas_post: POST this client's own keys in turn under if_match_version = the version
+ * it knows (no GETs); each 200 must answer known + 1, which becomes the known version. */
+static void run_cas(worker *w)
+{
+	bench *b = w->b;
+	char key[64], body[256];
+	if (w->n_own == 0)
+		return;
+	unsigned i = rng_below(&w->rng, w->n_own); /* start somewhere, then cycle */
+	while (!stopping(b) && w->n_doubt < w->n_own) {
+		i = i + 1 < w->n_own ? i + 1 : 0;
+		cas_key *ck = &w->own[i];
+		if (ck->doubt)
+			continue;
+		unsigned k = (unsigned)w->id + i * (unsigned)b->clients;
+		key_name(key, sizeof key, b->w, k);
+		int64_t val = (int64_t)++w->seq;
+		int n = snprintf(body, sizeof body,
+				 "{\"key\":\"%s\",\"value\":%lld,\"if_match_version\":%lld}", key,
+				 (long long)val, (long long)ck->ver);
+		http_resp r;
+		int st = timed(w, "POST", b->coll_path, body, (size_t)n, &r);
+		if (st == 200) {
+			w->ok++;
+			int64_t nv;
+			bool got = j_int(r.body, "version", &nv);
+			if (!got || nv != ck->ver + 1) {
+				w->verify_fail++;
+				note(w->first_bad, sizeof w->first_bad,
+				     "%s: CAS write under if_match_version %lld answered %.120s", key,
+				     (long long)ck->ver, r.body);
+			}
+			ck->ver = got ? nv : ck->ver + 1;
+			ck->val = val;
+			ck->written = true;
+		} else if (st == 409 && is_version_mismatch(&r)) {
+			/* The key is ours alone: this must not happen. Adopt the server's version
+			 * so the run goes on; the conflict fails the check. */
+			w->conflicts++;
+			note(w->first_bad, sizeof w->first_bad,
+			     "%s: CAS write under if_match_version %lld (owned key) answered 409 %.120s",
+			     key, (long long)ck->ver, r.body);
+			int64_t cur;
+			if (j_int(r.body, "current_version", &cur))
+				ck->ver = cur;
+			else
+				cas_doubt(w, ck);
+			ck->written = false;
+		} else {
+			if (st > 0)
+				bad_status(w, "POST", b->coll_path, &r);
+			if (st < 0 || st >= 500) /* may have been applied */
+				cas_doubt(w, ck);
+		}
+	}
+}
+
+/* cas_post setup (PH_SEED: create the key with if_match_version:0, or GET its version
+ * if it exists) and verification (PH_VERIFY: version and last value as the owner knows
+ * them) of key k, owned by this thread. */
+static void cas_setup_key(worker *w, unsigned k)
+{
+	bench *b = w->b;
+	cas_key *ck = &w->own[(k - (unsigned)w->id) / (unsigned)b->clients];
+	char key[64], path[256], body[256];
+	key_name(key, sizeof key, b->w, k);
+	snprintf(path, sizeof path, "%s/%s", b->coll_path, key);
+	http_resp r;
+	int st;
+	int64_t ver = -1, val = 0;
+	if (b->ph == PH_SEED) {
+		int n = snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":0,\"if_match_version\":0}",
+				 key);
+		st = timed(w, "POST", b->coll_path, body, (size_t)n, &r);
+		if (st == 200) {
+			if (!j_int(r.body, "version", &ver))
+				bad_body(w, "CAS seed POST", &r);
+		} else if (st == 409 && is_version_mismatch(&r)) { /* exists: read its version */
+			st = timed(w, "GET", path, NULL, 0, &r);
+			if (st == 200 && !j_int(r.body, "version", &ver))
+				bad_body(w, "CAS seed GET", &r);
+			else if (st > 0 && st != 200)
+				bad_status(w, "GET", path, &r);
+		} else if (st > 0) {
+			bad_status(w, "POST", b->coll_path, &r);
+		}
+		ck->ver = ver;
+		return;
+	}
+	if (b->ph != PH_VERIFY)
+		return;
+	st = timed(w, "GET", path, NULL, 0, &r);
+	if (st < 0) {
+		w->mismatches++;
+		return;
+	}
+	bool ok = st == 200 && j_int(r.body, "version", &ver) &&
+		  (ver == ck->ver || (ck->doubt && ver == ck->ver + 1));
+	if (ok && ck->written && !ck->doubt)
+		ok = j_int(r.body, "value", &val) && val == ck->val;
+	if (!ok) {
+		w->mismatches++;
+		if (ck->written && !ck->doubt)
+			note(w->first_bad, sizeof w->first_bad,
+			     "%s: owner knows version %lld value %lld; read %d %.120s", key,
+			     (long long)ck->ver, (long long)ck->val, st, r.body);
+		else
+			note(w->first_bad, sizeof w->first_bad, "%s: owner knows version %lld%s; read %d %.120s",
+			     key, (long long)ck->ver, ck->doubt ? " (or one more)" : "", st, r.body);
+	}
+}
+
 /* Setup and verification of key k (this thread handles k ≡ id mod clients). */
 static void setup_key(worker *w, unsigned k)
 {
 	bench *b = w->b;
+	if (b->w->kind == WL_CAS) {
+		cas_setup_key(w, k);
+		return;
+	}
 	char key[64], path[256], body[256];
 	key_name(key, sizeof key, b->w, k);
 	snprintf(path, sizeof path, "%s/%s", b->coll_path, key);
@@ -1326,6 +1478,7 @@ static void *worker_main(void *arg)
 	case WL_RMW: run_rmw(w); break;
 	case WL_GET: run_get(w); break;
 	case WL_LWW: run_lww(w); break;
+	case WL_CAS: run_cas(w); break;
 	}
 	return NULL;
 }
@@ -1416,6 +1569,21 @@ static uint64_t setup_report(bench *b, const char *what)
 	return n;
 }
 
+/* Frees the per-workload arrays (key counters, snapshots, cas_post owned keys). */
+static void workload_free(bench *b)
+{
+	free(b->key_ok);
+	free(b->base_val);
+	free(b->base_ver);
+	b->key_ok = NULL;
+	b->base_val = b->base_ver = NULL;
+	for (int i = 0; i < b->clients; i++) {
+		free(b->workers[i].own);
+		b->workers[i].own = NULL;
+		b->workers[i].n_own = b->workers[i].n_doubt = 0;
+	}
+}
+
 /* Runs one workload end to end and prints its JSON line. Returns true if it passed
  * (0 errors, verified). *fatal is set if threads could not be started. */
 static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *fatal)
@@ -1434,6 +1602,14 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 		memset(w->status_count, 0, sizeof w->status_count);
 		memset(w->hist, 0, H_BUCKETS * sizeof *w->hist);
 		w->first_err[0] = w->first_bad[0] = 0;
+		if (def->kind == WL_CAS) { /* keys id, id + clients, ... below b->keys */
+			unsigned id = (unsigned)w->id, nc = (unsigned)b->clients;
+			w->n_own = id < b->keys ? (b->keys - 1 - id) / nc + 1 : 0;
+			w->n_doubt = 0;
+			w->own = xcalloc(w->n_own, sizeof *w->own);
+			for (unsigned j = 0; j < w->n_own; j++)
+				w->own[j].ver = -1;
+		}
 	}
 
 	uint64_t setup_errs = 0;
@@ -1444,7 +1620,7 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 			goto fatal_out;
 		setup_errs += setup_report(b, "seeding");
 	}
-	if (!setup_errs && !*interrupted && def->kind != WL_GET) {
+	if (!setup_errs && !*interrupted && def->kind != WL_GET && def->kind != WL_CAS) {
 		if (run_phase(b, PH_SNAPSHOT, NULL, interrupted))
 			goto fatal_out;
 		setup_errs += setup_report(b, "snapshot");
@@ -1459,7 +1635,7 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 
 	/* Merge the run stats. */
 	uint64_t ok = 0, conflicts = 0, errors = setup_errs, requests = 0, verify_fail = 0;
-	uint64_t reconnects = 0, max_ns = 0, status_count[STATUS_SLOTS] = {0};
+	uint64_t reconnects = 0, max_ns = 0, status_count[STATUS_SLOTS] = {0}, in_doubt = 0;
 	uint64_t *hist = xcalloc(H_BUCKETS, sizeof *hist);
 	for (int i = 0; i < b->clients; i++) {
 		worker *w = &b->workers[i];
@@ -1469,6 +1645,7 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 		requests += w->requests;
 		verify_fail += w->verify_fail;
 		reconnects += w->reconnects;
+		in_doubt += w->n_doubt;
 		if (w->max_ns > max_ns)
 			max_ns = w->max_ns;
 		for (size_t s = 0; s < STATUS_SLOTS; s++)
@@ -1494,7 +1671,7 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 	/* Verify (rmw, lww): every key against the counts. */
 	uint64_t mismatches = 0, verify_errs = 0;
 	bool verified = ran && setup_errs == 0 && verify_fail == 0;
-	if (def->kind == WL_GET || def->kind == WL_LWW)
+	if (def->kind == WL_GET || def->kind == WL_LWW || def->kind == WL_CAS)
 		verified = verified && conflicts == 0;
 	if (ran && def->kind != WL_GET) {
 		for (int i = 0; i < b->clients; i++)
@@ -1543,6 +1720,9 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 	if (def->kind != WL_GET && ran)
 		fprintf(stderr, "; verified %u keys: %llu mismatched", b->keys,
 			(unsigned long long)mismatches);
+	if (in_doubt)
+		fprintf(stderr, "; %llu key(s) left in doubt by failed writes",
+			(unsigned long long)in_doubt);
 	fprintf(stderr, "\n");
 	if (errors > setup_errs) {
 		fprintf(stderr, "bench: %-13s errors by kind:", def->name);
@@ -1561,20 +1741,12 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 	for (int i = 0; i < n_bad_first; i++)
 		fprintf(stderr, "bench: %-13s check failed: %s\n", def->name, bad_first[i]);
 
-	free(b->key_ok);
-	free(b->base_val);
-	free(b->base_ver);
-	b->key_ok = NULL;
-	b->base_val = b->base_ver = NULL;
+	workload_free(b);
 	return verified && errors == 0;
 
 fatal_out:
 	*fatal = true;
-	free(b->key_ok);
-	free(b->base_val);
-	free(b->base_ver);
-	b->key_ok = NULL;
-	b->base_val = b->base_ver = NULL;
+	workload_free(b);
 	return false;
 }
 
@@ -1636,8 +1808,9 @@ static void usage(FILE *f)
 		"  --clients C      concurrent clients, one connection each (default 64)\n"
 		"  --duration S     seconds per workload (default 5)\n"
 		"  --keys K         key count for every workload (default: 1 for rmw_contended,\n"
-		"                   10000 for the others)\n"
-		"  --workload NAME  run only NAME: rmw_contended, rmw_spread, get, lww_post\n"
+		"                   10000 for the others; cas_post splits them among the clients)\n"
+		"  --workload NAME  run only NAME: rmw_contended, rmw_spread, get, lww_post,\n"
+		"                   cas_post (default: all five, in that order)\n"
 		"  --help           print this help and exit\n"
 		"\n"
 		"Exit status: 0 all verified with no errors; 1 failure; 2 usage error.\n");
@@ -1706,7 +1879,7 @@ int main(int argc, char **argv)
 			known = known || !strcmp(only, WORKLOADS[i].name);
 		if (!known) {
 			fprintf(stderr, "bench: unknown workload '%s' (rmw_contended, rmw_spread, get, "
-					"lww_post)\n",
+					"lww_post, cas_post)\n",
 				only);
 			return 2;
 		}
