@@ -9,7 +9,7 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev
   libcurl4-openssl-dev libyaml-dev libpq-dev libcmocka-dev
-  sqlite3 curl
+  sqlite3 curl postgresql wrk
 )
 
 missing=()

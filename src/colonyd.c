@@ -25,7 +25,9 @@ static void usage(FILE *f)
 		"usage: colonyd [options]\n"
 		"\n"
 		"  --listen HOST:PORT   address to serve on (default 127.0.0.1:8080; port 0 = any)\n"
-		"  --db PATH            SQLite database file (default ./colony.db)\n"
+		"  --db PATH|URL        SQLite database file (default ./colony.db), or PostgreSQL:\n"
+		"                       postgres://user@host:port/db or \"host=… dbname=…\"\n"
+		"  --pg-pool N          PostgreSQL connections (default 16)\n"
 		"  --threads N          HTTP event threads (default: number of cores)\n"
 		"  --workers N          threads running writes (default 64; bounds commit batches)\n"
 		"  --max-body BYTES     request body limit (default 1048576)\n"
@@ -47,13 +49,14 @@ static int int_flag(const char *name, const char *v, int64_t min, int64_t max, i
 int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:8080", *db = "./colony.db", *port_file = NULL;
-	int64_t threads = 0, workers = 64, max_body = (int64_t)co_limits_current.max_body;
+	int64_t threads = 0, workers = 64, max_body = (int64_t)co_limits_current.max_body, pg_pool = 16;
 	bool request_log = true;
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'},   {"db", required_argument, 0, 'd'},
 		{"threads", required_argument, 0, 't'},  {"workers", required_argument, 0, 'w'},
 		{"max-body", required_argument, 0, 'b'}, {"port-file", required_argument, 0, 'p'},
 		{"no-request-log", no_argument, 0, 'q'}, {"version", no_argument, 0, 'V'},
+		{"pg-pool", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
 	};
 	int c;
@@ -74,6 +77,10 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'p': port_file = optarg; break;
+		case 'P':
+			if (int_flag("--pg-pool", optarg, 1, 1000, &pg_pool))
+				return 2;
+			break;
 		case 'q': request_log = false; break;
 		case 'V': printf("colonyd %s\n", COLONY_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -96,7 +103,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	co_store *store;
-	if (co_store_open(db, NULL, &store)) {
+	co_store_opts store_opts = {.pg_pool = (int)pg_pool};
+	if (co_store_open(db, &store_opts, &store)) {
 		fprintf(stderr, "colonyd: %s\n", co_err_msg());
 		return 1;
 	}
@@ -117,8 +125,8 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"{\"level\":\"info\",\"msg\":\"colonyd %s listening\",\"listen\":\"%s\","
-		"\"port\":%u,\"db\":\"%s\",\"storage\":\"%s\"}\n",
-		COLONY_VERSION, listen, co_server_port(srv), db, store->ops->name);
+		"\"port\":%u,\"storage\":\"%s\"}\n",
+		COLONY_VERSION, listen, co_server_port(srv), store->ops->name);
 
 	int sig = 0;
 	sigwait(&sigs, &sig);

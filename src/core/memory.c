@@ -68,6 +68,66 @@ int co_mem_parse_put(json_t *body, co_mem_put *put, char **value_out)
 	return CO_OK;
 }
 
+/* Encodes code point cp as UTF-8 at out; returns its length. */
+static size_t utf8_put(uint32_t cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+bool co_mem_prefix_upper(const char *prefix, char *out)
+{
+	size_t n = strlen(prefix);
+	memcpy(out, prefix, n + 1);
+	while (n > 0) {
+		/* find the start of the last code point */
+		size_t start = n - 1;
+		while (start > 0 && ((unsigned char)out[start] & 0xc0) == 0x80)
+			start--;
+		const unsigned char *p = (const unsigned char *)out + start;
+		uint32_t cp;
+		size_t len = n - start;
+		if (len == 1)
+			cp = p[0];
+		else if (len == 2)
+			cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+		else if (len == 3)
+			cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		else
+			cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+			     (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+		cp++;
+		if (cp == 0xd800)
+			cp = 0xe000; /* skip the surrogates */
+		if (cp <= 0x10ffff) {
+			size_t w = utf8_put(cp, out + start);
+			out[start + w] = 0;
+			return true;
+		}
+		n = start; /* U+10FFFF: drop it and bump the one before */
+		out[n] = 0;
+	}
+	return false;
+}
+
 void co_mem_to_json(const co_mem_entry *e, co_buf *b)
 {
 	co_buf_puts(b, "{\"key\":");

@@ -18,6 +18,7 @@
 #include "clock.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CO_MEM_ANY (-1) /* no precondition */
@@ -60,6 +61,11 @@ void co_mem_list_clear(co_mem_list *l);
 /* Parses a POST body {key, value, ttl_seconds?, if_match_version?}. On success *put
  * borrows key from `body` and *value_out is the compact JSON of value (free() it). */
 int co_mem_parse_put(json_t *body, co_mem_put *put, char **value_out);
+
+/* The smallest valid UTF-8 string greater than every string that starts with `prefix`
+ * (bytewise): the prefix with its last code point incremented (out needs strlen + 5
+ * bytes). Returns false when there is none (empty prefix, or all U+10FFFF). */
+bool co_mem_prefix_upper(const char *prefix, char *out);
 
 /* Appends {key, value, version, expires_at?, updated_at}. */
 void co_mem_to_json(const co_mem_entry *e, co_buf *b);

@@ -428,7 +428,7 @@ static bool queue_blocking(co_http_req *r)
 {
 	co_server *srv = r->srv;
 	co_store *store = srv->store;
-	if (store->ops->exec_batched) {
+	if (store->ops->exec_batched && (r->route->flags & CO_ROUTE_BLOCKING)) {
 		r->task = (co_store_task){.run = task_run, .done = task_done, .ctx = r};
 		r->state = REQ_QUEUED;
 		atomic_fetch_add(&srv->tasks, 1);
@@ -540,7 +540,9 @@ static enum MHD_Result dispatch(co_http_req *r)
 	 * not on the store's writer thread, which is the serial part of every write. */
 	if ((r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r))
 		return send_reply(r);
-	if (r->route->flags & CO_ROUTE_BLOCKING) {
+	/* Writes always leave the event thread; reads too when the store's reads block. */
+	if ((r->route->flags & CO_ROUTE_BLOCKING) ||
+	    !(r->srv->store->ops->flags & CO_STORE_READS_INLINE)) {
 		if (queue_blocking(r))
 			return MHD_YES;
 		co_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");

@@ -1,6 +1,7 @@
 /* store.c — backend selection and the interface's shared helpers; see store.h. */
 #include "store.h"
 #include "../core/err.h"
+#include "postgres/pg_store.h"
 #include "sqlite/sqlite_store.h"
 
 #include <stdlib.h>
@@ -19,11 +20,6 @@ void co_id_list_clear(co_id_list *l)
 	l->n = 0;
 }
 
-static bool is_postgres_url(const char *url)
-{
-	return !strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13);
-}
-
 int co_store_open(const char *url, const co_store_opts *opts, co_store **out)
 {
 	*out = NULL;
@@ -35,7 +31,7 @@ int co_store_open(const char *url, const co_store_opts *opts, co_store **out)
 		if (o.max_batch <= 0)
 			o.max_batch = 256;
 	}
-	if (is_postgres_url(url))
-		return co_err_set(CO_EINVAL, "the PostgreSQL backend is not built yet");
+	if (co_pg_is_url(url))
+		return co_pg_open(url, &o, out);
 	return co_sqlite_open(url, &o, out);
 }

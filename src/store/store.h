@@ -74,9 +74,16 @@ struct co_store_task {
 	void *ctx; /* the caller's */
 };
 
+enum {
+	/* Reads are local and quick (SQLite): the HTTP layer may run them on its event
+	 * threads. Without it (PostgreSQL: a network round trip) reads go to workers. */
+	CO_STORE_READS_INLINE = 1 << 0,
+};
+
 typedef struct {
 	int version; /* CO_STORE_OPS_VERSION */
 	const char *name;
+	unsigned flags; /* CO_STORE_* */
 
 	/* Closes connections and threads and frees the store. */
 	void (*close)(co_store *s);
@@ -126,11 +133,13 @@ struct co_store {
 typedef struct {
 	int read_conns;     /* SQLite: reader connections in the pool (default 8) */
 	int max_batch;      /* SQLite: most writes grouped into one commit (default 256) */
-	bool synchronous_off; /* SQLite: synchronous=OFF, for benchmarks only (not durable) */
+	bool synchronous_off; /* SQLite: no WAL fsync, for benchmarks only (not durable) */
+	int pg_pool;          /* PostgreSQL: connections in the pool (default 16) */
 } co_store_opts;
 
-/* Opens the store named by `url`: a postgres:// or postgresql:// URL selects PostgreSQL
- * (not built yet: CO_EINVAL); anything else is a SQLite file path. Migrates the schema.
+/* Opens the store named by `url`: a postgres:// or postgresql:// URL, or a libpq keyword
+ * string ("host=… dbname=…"), selects PostgreSQL; anything else is a SQLite file path.
+ * Migrates the schema.
  * A database newer than this binary: CO_EINVAL with a message saying so. */
 int co_store_open(const char *url, const co_store_opts *opts, co_store **out);
 

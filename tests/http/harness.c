@@ -1,5 +1,6 @@
 /* harness.c — real colonyd + libcurl client for HTTP tests; see harness.h. */
 #include "harness.h"
+#include "../pgtmp.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -48,6 +49,16 @@ void th_server_start(th_server *s, const char *const *extra_args)
 	if (!mkdtemp(s->dir))
 		fail_msg("mkdtemp: %s", strerror(errno));
 	snprintf(s->db, sizeof s->db, "%s/colony.db", s->dir);
+	const char *backend = getenv("COLONY_TEST_BACKEND");
+	if (backend && !strcmp(backend, "postgres")) {
+		int rc = pgtmp_create(s->db, sizeof s->db);
+		if (rc == 1) {
+			fprintf(stderr, "COLONY_TEST_PG is not set: skipping the PostgreSQL run\n");
+			exit(PGTMP_SKIP);
+		}
+		if (rc)
+			fail_msg("could not create a PostgreSQL test database");
+	}
 	spawn(s, extra_args);
 }
 

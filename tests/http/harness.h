@@ -24,7 +24,7 @@ typedef struct {
 	pid_t pid;
 	unsigned port;
 	char dir[256];
-	char db[300];
+	char db[300];      /* SQLite file, or a PostgreSQL URL (COLONY_TEST_BACKEND=postgres) */
 	char base[64]; /* "http://127.0.0.1:PORT" */
 } th_server;
 

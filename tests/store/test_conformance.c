@@ -1,8 +1,9 @@
 /*
  * test_conformance.c — the storage contract (src/store/store.h), run against a backend.
  *
- * Usage: test_store [URL]. Without URL it runs against a fresh SQLite file in a temp
- * directory; every backend must pass this same file. Tests call the store interface
+ * Usage: test_store [--postgres | URL]. Without an argument it runs against a fresh
+ * SQLite file in a temp directory; --postgres makes a fresh database on the test server
+ * named by COLONY_TEST_PG (exit 77, "skipped", if unset). Every backend passes this file. Tests call the store interface
  * directly (no HTTP), use real threads for the concurrency claims, and move the clock
  * with co_clock_set_override() instead of sleeping.
  *
@@ -11,6 +12,7 @@
 #include "../../src/core/err.h"
 #include "../../src/store/sqlite/migrate.h"
 #include "../../src/store/store.h"
+#include "../pgtmp.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -541,8 +543,17 @@ static void test_sqlite_reopen_and_migrations(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1)
+	if (argc > 1 && !strcmp(argv[1], "--postgres")) {
+		int rc = pgtmp_create(url, sizeof url);
+		if (rc == 1) {
+			fprintf(stderr, "COLONY_TEST_PG is not set: skipping the PostgreSQL run\n");
+			return PGTMP_SKIP;
+		}
+		if (rc)
+			return 1;
+	} else if (argc > 1) {
 		snprintf(url, sizeof url, "%s", argv[1]);
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ws_create_get_unique),
 		cmocka_unit_test(test_ws_patch_cycle_and_removed),

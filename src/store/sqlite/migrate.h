@@ -12,12 +12,7 @@
 #ifndef COLONY_STORE_SQLITE_MIGRATE_H
 #define COLONY_STORE_SQLITE_MIGRATE_H
 
-typedef struct {
-	int version;
-	const char *name;
-	const char *up;
-	const char *down;
-} co_migration;
+#include "../migration.h"
 
 extern const co_migration co_sqlite_migrations[];
 extern const int co_sqlite_migrations_count;

@@ -1362,6 +1362,7 @@ static void sq_close(co_store *base)
 static const co_store_ops sq_ops = {
 	.version = CO_STORE_OPS_VERSION,
 	.name = "sqlite",
+	.flags = CO_STORE_READS_INLINE,
 	.close = sq_close,
 	.health = sq_health,
 	.ws_create = sq_ws_create,
