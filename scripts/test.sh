@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # scripts/test.sh — the whole test run (what `make test` and CI execute).
 #
+#  0. Starts a throwaway PostgreSQL server (scripts/pg-test-server.sh) and exports its
+#     admin URL as COLONY_TEST_PG, so every suite runs on SQLite and on PostgreSQL,
+#     and the replica suite runs two colonyd on one database. Stopped on exit.
 #  1. gcc, RelWithDebInfo, -Wall -Wextra -Werror: build and run every test.
 #  2. clang, -fsanitize=address,undefined, -Wall -Wextra -Werror: build and run every test
 #     again. LeakSanitizer is on; any leak, ASan or UBSan report fails the run, including
@@ -8,6 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
+
+read -r COLONY_TEST_PG PG_DIR < <(bash scripts/pg-test-server.sh start)
+export COLONY_TEST_PG
+trap 'bash scripts/pg-test-server.sh stop "$PG_DIR"' EXIT
+echo "== PostgreSQL test server: $COLONY_TEST_PG"
 
 echo "== gcc build + tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null

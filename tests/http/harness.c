@@ -64,6 +64,16 @@ void th_server_start(th_server *s, const char *const *extra_args)
 
 void th_server_restart(th_server *s) { spawn(s, NULL); }
 
+void th_server_start_replica(th_server *s, const th_server *first)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->dir, sizeof s->dir, "/tmp/colony-test-XXXXXX");
+	if (!mkdtemp(s->dir))
+		fail_msg("mkdtemp: %s", strerror(errno));
+	snprintf(s->db, sizeof s->db, "%s", first->db);
+	spawn(s, NULL);
+}
+
 static void spawn(th_server *s, const char *const *extra_args)
 {
 	char port_file[300], log_file[300];

@@ -44,6 +44,8 @@ typedef struct th_client th_client;
 /* Starts colonyd; extra_args (may be NULL) is a NULL-terminated argv tail. Aborts the
  * test on failure. */
 void th_server_start(th_server *s, const char *const *extra_args);
+/* Starts another colonyd on the database of `first` (a replica), in its own directory. */
+void th_server_start_replica(th_server *s, const th_server *first);
 /* Stops it; returns its exit status (0 = clean), or -1 if it died by a signal. */
 int th_server_stop(th_server *s);
 /* Stops it but keeps its directory and database, for th_server_restart(). */

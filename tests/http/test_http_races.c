@@ -10,6 +10,10 @@
  *  - 64 create-only writers of one key: exactly one 200, 63 × 409, never a 5xx.
  *  - LWW and CAS writers on one key: every successful write got a distinct version, and
  *    the versions are exactly 1..N.
+ *
+ * With COLONY_TEST_REPLICAS=2 the races run against two colonyd processes on one database
+ * (client i talks to replica i % 2): this is the replica suite (ctest http_replicas_pg).
+ * The SIGTERM test always uses a server of its own.
  */
 #include "harness.h"
 
@@ -24,19 +28,30 @@
 #include <string.h>
 #include <time.h>
 
-static th_server srv;
+static th_server servers[2];
+static int nservers = 1;
+
+/* The server client number i talks to. */
+static const th_server *srv_for(int i) { return &servers[i % nservers]; }
 
 static int group_setup(void **state)
 {
 	(void)state;
-	th_server_start(&srv, NULL);
+	const char *r = getenv("COLONY_TEST_REPLICAS");
+	nservers = r && atoi(r) == 2 ? 2 : 1;
+	th_server_start(&servers[0], NULL);
+	if (nservers == 2)
+		th_server_start_replica(&servers[1], &servers[0]);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	return th_server_stop(&srv) == 0 ? 0 : -1;
+	int bad = 0;
+	for (int i = nservers - 1; i >= 0; i--)
+		bad |= th_server_stop(&servers[i]) != 0;
+	return bad ? -1 : 0;
 }
 
 /* ---- 32 creates of one name -------------------------------------------------------- */
@@ -54,7 +69,7 @@ struct create_race {
 static void create_one(int i, void *arg)
 {
 	struct create_race *cr = arg;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(i));
 	th_resp r = cr->parent ? th_reqf(c, "POST", "/workspaces", "{\"name\":\"%s\",\"parent_id\":\"%s\"}",
 					 cr->name, cr->parent)
 			       : th_reqf(c, "POST", "/workspaces", "{\"name\":\"%s\"}", cr->name);
@@ -88,7 +103,7 @@ static void check_create_race(const char *parent, const char *name)
 	for (int i = 0; i < CREATORS; i++)
 		assert_string_equal(cr.id[i], cr.id[winner]); /* every 409 names the winner */
 	/* exactly one live row of that name under that parent */
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(0));
 	char path[160];
 	snprintf(path, sizeof path, "/workspaces?parent_id=%s&limit=1000", parent ? parent : "null");
 	th_resp r = th_req(c, "GET", path, NULL, NULL);
@@ -104,7 +119,7 @@ static void check_create_race(const char *parent, const char *name)
 static void test_create_race_child(void **state)
 {
 	(void)state;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(0));
 	char parent[37];
 	th_create_ws(c, "race-parent", NULL, parent);
 	th_client_free(c);
@@ -119,9 +134,9 @@ static void test_create_race_root(void **state)
 
 /* ---- concurrent re-parenting never makes a cycle ------------------------------------ */
 
-#define TREE_NODES 24
+#define TREE_NODES 12
 #define MOVERS 16
-#define MOVES_PER_THREAD 40
+#define MOVES_PER_THREAD 100
 
 struct reparent {
 	char ids[TREE_NODES][37];
@@ -131,7 +146,7 @@ struct reparent {
 static void move_randomly(int t, void *arg)
 {
 	struct reparent *rp = arg;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(t));
 	unsigned seed = 0x9e3779b9u * (unsigned)(t + 1);
 	for (int k = 0; k < MOVES_PER_THREAD; k++) {
 		seed = seed * 1103515245u + 12345u;
@@ -158,7 +173,7 @@ static void test_concurrent_reparent_no_cycle(void **state)
 {
 	(void)state;
 	static struct reparent rp;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(0));
 	char root[37];
 	th_create_ws(c, "reparent-root", NULL, root);
 	/* a chain-ish tree: node i under node i/2, node 0 under root */
@@ -211,9 +226,8 @@ struct rmw {
 
 static void rmw_worker(int t, void *arg)
 {
-	(void)t;
 	struct rmw *m = arg;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(t));
 	char get_path[128], post_path[128];
 	snprintf(get_path, sizeof get_path, "/workspaces/%s/memory/counter", m->ws);
 	snprintf(post_path, sizeof post_path, "/workspaces/%s/memory", m->ws);
@@ -254,7 +268,7 @@ static void test_rmw_counter_loses_nothing(void **state)
 {
 	(void)state;
 	static struct rmw m;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(0));
 	th_create_ws(c, "rmw", NULL, m.ws);
 	char path[128];
 	snprintf(path, sizeof path, "/workspaces/%s/memory", m.ws);
@@ -289,7 +303,7 @@ struct seed_race {
 static void seed_one(int i, void *arg)
 {
 	struct seed_race *s = arg;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(i));
 	char path[128];
 	snprintf(path, sizeof path, "/workspaces/%s/memory", s->ws);
 	th_resp r = th_reqf(c, "POST", path, "{\"key\":\"shared\",\"value\":{\"by\":%d},\"if_match_version\":0}", i);
@@ -304,7 +318,7 @@ static void test_create_only_one_winner(void **state)
 {
 	(void)state;
 	static struct seed_race s;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(0));
 	th_create_ws(c, "seed-race", NULL, s.ws);
 	th_race(SEEDERS, seed_one, &s);
 	int ok = 0, conflict = 0, winner = -1;
@@ -346,7 +360,7 @@ struct mixed {
 static void mixed_writer(int t, void *arg)
 {
 	struct mixed *m = arg;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(t));
 	char post[128], get[128];
 	snprintf(post, sizeof post, "/workspaces/%s/memory", m->ws);
 	snprintf(get, sizeof get, "/workspaces/%s/memory/mixed", m->ws);
@@ -380,7 +394,7 @@ static void test_lww_and_cas_versions_form_1_to_n(void **state)
 {
 	(void)state;
 	static struct mixed m;
-	th_client *c = th_client_new(&srv);
+	th_client *c = th_client_new(srv_for(0));
 	th_create_ws(c, "mixed", NULL, m.ws);
 	th_race(MIXED_WRITERS, mixed_writer, &m);
 	assert_int_equal(atomic_load(&m.errors), 0);
