@@ -128,6 +128,17 @@ bool co_mem_prefix_upper(const char *prefix, char *out)
 	return false;
 }
 
+int co_mem_version_conflict(int64_t expected, int64_t current)
+{
+	if (expected == 0)
+		return co_err_set(CO_ECONFLICT, "key already exists (version %lld)", (long long)current);
+	if (current == 0)
+		return co_err_set(CO_ECONFLICT, "expected version %lld but the key does not exist",
+				  (long long)expected);
+	return co_err_set(CO_ECONFLICT, "expected version %lld but the current version is %lld",
+			  (long long)expected, (long long)current);
+}
+
 void co_mem_to_json(const co_mem_entry *e, co_buf *b)
 {
 	co_buf_puts(b, "{\"key\":");

@@ -67,6 +67,10 @@ int co_mem_parse_put(json_t *body, co_mem_put *put, char **value_out);
  * bytes). Returns false when there is none (empty prefix, or all U+10FFFF). */
 bool co_mem_prefix_upper(const char *prefix, char *out);
 
+/* Sets the message for a failed precondition (expected 0: create-only; current 0: the key
+ * is absent) and returns CO_ECONFLICT. */
+int co_mem_version_conflict(int64_t expected, int64_t current);
+
 /* Appends {key, value, version, expires_at?, updated_at}. */
 void co_mem_to_json(const co_mem_entry *e, co_buf *b);
 

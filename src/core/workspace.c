@@ -173,6 +173,46 @@ int co_ws_parse_patch(json_t *body, co_ws_patch *out)
 	return rc;
 }
 
+/* Replaces *dst with a copy of src (NULL allowed). */
+static int set_str(char **dst, const char *src)
+{
+	char *copy = src ? strdup(src) : NULL;
+	if (src && !copy)
+		return co_err_set(CO_ENOMEM, "out of memory");
+	free(*dst);
+	*dst = copy;
+	return CO_OK;
+}
+
+int co_ws_apply_patch(co_workspace *w, const co_ws_patch *p)
+{
+	const co_workspace *v = &p->v;
+	int rc = CO_OK;
+	if (p->fields & CO_WSF_NAME)
+		rc |= set_str(&w->name, v->name);
+	if (p->fields & CO_WSF_ROLE)
+		rc |= set_str(&w->role, v->role);
+	if (p->fields & CO_WSF_RUNTIME)
+		rc |= set_str(&w->runtime, v->runtime);
+	if (p->fields & CO_WSF_URL)
+		rc |= set_str(&w->url, v->url);
+	if (p->fields & CO_WSF_TIER) {
+		w->has_tier = v->has_tier;
+		w->tier = v->tier;
+	}
+	if (p->fields & CO_WSF_MAX_TASKS) {
+		w->has_max_tasks = v->has_max_tasks;
+		w->max_concurrent_tasks = v->max_concurrent_tasks;
+	}
+	if (p->fields & CO_WSF_STATUS)
+		w->status = v->status;
+	if (p->fields & CO_WSF_PARENT) {
+		w->has_parent = v->has_parent;
+		w->parent_id = v->parent_id;
+	}
+	return rc ? CO_ENOMEM : CO_OK;
+}
+
 void co_ws_to_json(const co_workspace *w, co_buf *b)
 {
 	co_buf_putc(b, '{');

@@ -106,6 +106,11 @@ int co_ws_parse_create(json_t *body, co_workspace *out);
  * is refused: removal is DELETE's job. */
 int co_ws_parse_patch(json_t *body, co_ws_patch *out);
 
+/* Applies the fields a patch names to w (strings copied; w keeps owning its own). The
+ * parent is copied too; checking that the move is allowed is the store's job. Returns
+ * CO_OK or CO_ENOMEM (w is then partly updated and must just be cleared). */
+int co_ws_apply_patch(co_workspace *w, const co_ws_patch *p);
+
 /* Appends the workspace as a JSON object. */
 void co_ws_to_json(const co_workspace *w, co_buf *b);
 

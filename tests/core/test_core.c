@@ -1611,6 +1611,68 @@ static void test_mem_put_to_json_roundtrip(void **state)
 
 /* ---- main ----------------------------------------------------------------------- */
 
+/* ---- prefix upper bound and patch application (used by both backends) ---- */
+
+static void test_mem_prefix_upper(void **state)
+{
+	(void)state;
+	char out[32];
+	assert_false(co_mem_prefix_upper("", out));
+	assert_true(co_mem_prefix_upper("a", out));
+	assert_string_equal(out, "b");
+	assert_true(co_mem_prefix_upper("b:", out));
+	assert_string_equal(out, "b;");
+	assert_true(co_mem_prefix_upper("\xc3\xa9", out)); /* é → ê */
+	assert_string_equal(out, "\xc3\xaa");
+	assert_true(co_mem_prefix_upper("x\x7f", out)); /* U+007F → U+0080 (2 bytes) */
+	assert_string_equal(out, "x\xc2\x80");
+	assert_true(co_mem_prefix_upper("\xed\x9f\xbf", out)); /* U+D7FF → U+E000, no surrogate */
+	assert_string_equal(out, "\xee\x80\x80");
+	assert_true(co_mem_prefix_upper("a\xf4\x8f\xbf\xbf", out)); /* a U+10FFFF → b */
+	assert_string_equal(out, "b");
+	assert_false(co_mem_prefix_upper("\xf4\x8f\xbf\xbf", out));
+	/* the bound is above every extension of the prefix and valid UTF-8 */
+	assert_true(co_mem_prefix_upper("ab", out));
+	assert_true(strcmp("ab\xf4\x8f\xbf\xbf", out) < 0);
+	assert_true(co_utf8_valid(out, strlen(out)));
+}
+
+static void test_ws_apply_patch(void **state)
+{
+	(void)state;
+	json_t *body = json_loads("{\"name\":\"n\",\"role\":\"r\",\"tier\":3}", 0, NULL);
+	co_workspace w;
+	assert_int_equal(co_ws_parse_create(body, &w), CO_OK);
+	json_decref(body);
+	body = json_loads("{\"role\":null,\"runtime\":\"rt\",\"tier\":null,"
+			  "\"parent_id\":\"01a20b18-8b58-7a0b-9ff1-713bdc1711cc\",\"status\":\"online\"}",
+			  0, NULL);
+	co_ws_patch p;
+	assert_int_equal(co_ws_parse_patch(body, &p), CO_OK);
+	json_decref(body);
+	assert_int_equal(co_ws_apply_patch(&w, &p), CO_OK);
+	assert_string_equal(w.name, "n"); /* not named: kept */
+	assert_null(w.role);              /* null: cleared */
+	assert_string_equal(w.runtime, "rt");
+	assert_false(w.has_tier);
+	assert_true(w.has_parent);
+	assert_string_equal(w.parent_id.s, "01a20b18-8b58-7a0b-9ff1-713bdc1711cc");
+	assert_int_equal(w.status, CO_WS_ONLINE);
+	co_ws_patch_clear(&p);
+	co_workspace_clear(&w);
+}
+
+static void test_mem_version_conflict_messages(void **state)
+{
+	(void)state;
+	assert_int_equal(co_mem_version_conflict(0, 4), CO_ECONFLICT);
+	assert_non_null(strstr(co_err_msg(), "already exists"));
+	assert_int_equal(co_mem_version_conflict(3, 0), CO_ECONFLICT);
+	assert_non_null(strstr(co_err_msg(), "does not exist"));
+	assert_int_equal(co_mem_version_conflict(3, 5), CO_ECONFLICT);
+	assert_non_null(strstr(co_err_msg(), "current version is 5"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1676,6 +1738,9 @@ int main(void)
 		cmocka_unit_test(test_mem_put_preconditions_and_ttl),
 		cmocka_unit_test(test_mem_to_json),
 		cmocka_unit_test(test_mem_put_to_json_roundtrip),
+		cmocka_unit_test(test_mem_prefix_upper),
+		cmocka_unit_test(test_ws_apply_patch),
+		cmocka_unit_test(test_mem_version_conflict_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

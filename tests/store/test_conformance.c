@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -496,6 +497,78 @@ static void test_read_your_writes(void **state)
 	}
 }
 
+/* ---- PostgreSQL only: migrations from replicas starting at once; newer refused ------ */
+
+extern const int co_pg_migrations_count;
+
+struct pg_open_race {
+	pthread_barrier_t go;
+	const char *url;
+	int rc[4];
+	co_store *s[4];
+};
+
+static void *pg_open_thread(void *p)
+{
+	struct targ *t = p;
+	struct pg_open_race *r = t->shared;
+	pthread_barrier_wait(&r->go);
+	co_store_opts o = {.pg_pool = 2};
+	r->rc[t->i] = co_store_open(r->url, &o, &r->s[t->i]);
+	return NULL;
+}
+
+static long long pg_scalar(const char *db_url, const char *sql)
+{
+	PGconn *c = PQconnectdb(db_url);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType status = PQresultStatus(r);
+	assert_true(status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK);
+	long long v = status == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : 0;
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static void test_pg_migrations_concurrent_and_newer_refused(void **state)
+{
+	(void)state;
+	if (is_sqlite)
+		skip();
+	char fresh[512];
+	assert_int_equal(pgtmp_create(fresh, sizeof fresh), 0);
+	static struct pg_open_race r;
+	r.url = fresh;
+	pthread_t tid[4];
+	struct targ args[4];
+	pthread_barrier_init(&r.go, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct targ){&r, i};
+		pthread_create(&tid[i], NULL, pg_open_thread, &args[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(tid[i], NULL);
+	pthread_barrier_destroy(&r.go);
+	for (int i = 0; i < 4; i++) {
+		if (r.rc[i])
+			fail_msg("replica %d failed to start: %s", i, co_err_msg());
+		co_store_close(r.s[i]);
+	}
+	/* each step applied and recorded exactly once */
+	assert_int_equal(pg_scalar(fresh, "SELECT COUNT(*) FROM schema_migrations"), co_pg_migrations_count);
+	assert_int_equal(pg_scalar(fresh, "SELECT MAX(version) FROM schema_migrations"), co_pg_migrations_count);
+	/* a newer schema is refused */
+	pg_scalar(fresh, "INSERT INTO schema_migrations VALUES (999, 'future', 0)");
+	co_store *s2 = NULL;
+	assert_int_equal(co_store_open(fresh, NULL, &s2), CO_EINVAL);
+	assert_non_null(strstr(co_err_msg(), "newer than this colonyd"));
+	assert_null(s2);
+	pg_scalar(fresh, "DELETE FROM schema_migrations WHERE version = 999");
+	assert_int_equal(co_store_open(fresh, NULL, &s2), CO_OK);
+	co_store_close(s2);
+}
+
 /* ---- SQLite only: migrations and durability across reopen -------------------------- */
 
 static void test_sqlite_reopen_and_migrations(void **state)
@@ -567,6 +640,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_purge_deletes_memory),
 		cmocka_unit_test(test_read_your_writes),
 		cmocka_unit_test(test_sqlite_reopen_and_migrations),
+		cmocka_unit_test(test_pg_migrations_concurrent_and_newer_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

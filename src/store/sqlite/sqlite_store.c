@@ -914,32 +914,9 @@ static int op_ws_patch(sq_conn *c, void *arg)
 		a->conflict->kind = CO_CONFLICT_REMOVED;
 		return co_err_set(CO_ECONFLICT, "workspace %s is removed", a->id->s);
 	}
-	/* Merge the named fields into the current row. Strings move from p's copies. */
-#define TAKE_STR(bit, field)                                                                 \
-	if (p->fields & (bit)) {                                                             \
-		free(w.field);                                                               \
-		w.field = p->v.field ? strdup(p->v.field) : NULL;                            \
-		if (p->v.field && !w.field)                                                  \
-			rc = co_err_set(CO_ENOMEM, "out of memory");                         \
-	}
-	TAKE_STR(CO_WSF_NAME, name)
-	TAKE_STR(CO_WSF_ROLE, role)
-	TAKE_STR(CO_WSF_RUNTIME, runtime)
-	TAKE_STR(CO_WSF_URL, url)
-#undef TAKE_STR
-	if (p->fields & CO_WSF_TIER) {
-		w.has_tier = p->v.has_tier;
-		w.tier = p->v.tier;
-	}
-	if (p->fields & CO_WSF_MAX_TASKS) {
-		w.has_max_tasks = p->v.has_max_tasks;
-		w.max_concurrent_tasks = p->v.max_concurrent_tasks;
-	}
-	if (p->fields & CO_WSF_STATUS)
-		w.status = p->v.status;
+	/* The patch's fields over the current row (the parent is checked below). */
+	rc = co_ws_apply_patch(&w, p);
 	if (rc == CO_OK && (p->fields & CO_WSF_PARENT)) {
-		w.has_parent = p->v.has_parent;
-		w.parent_id = p->v.parent_id;
 		if (w.has_parent && (rc = check_parent(c, &w.parent_id)) == CO_OK) {
 			/* Under the write lock: is this workspace the new parent or above it? */
 			sqlite3_stmt *st = stmt(c, ST_WS_IS_ANCESTOR);
@@ -1194,13 +1171,7 @@ static int version_conflict(sq_conn *c, const co_id *ws, const char *key, co_use
 		return sq_fail(c, rc, "reading a memory version");
 	conflict->kind = CO_CONFLICT_VERSION;
 	conflict->current_version = cur;
-	if (expected == 0)
-		return co_err_set(CO_ECONFLICT, "key already exists (version %lld)", (long long)cur);
-	if (cur == 0)
-		return co_err_set(CO_ECONFLICT, "expected version %lld but the key does not exist",
-				  (long long)expected);
-	return co_err_set(CO_ECONFLICT, "expected version %lld but the current version is %lld",
-			  (long long)expected, (long long)cur);
+	return co_mem_version_conflict(expected, cur);
 }
 
 struct mem_put_args {
