@@ -5,6 +5,8 @@
  */
 #include "harness.h"
 
+#include <libpq-fe.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -472,6 +474,39 @@ static void test_keep_alive_for_bodyless_requests(void **state)
 	th_resp_free(&r);
 }
 
+/* PostgreSQL only: connection loss answers 503 (never 500), and the pool reconnects. */
+static void test_pg_connection_loss_then_recovery(void **state)
+{
+	(void)state;
+	if (strncmp(srv.db, "postgres", 8) != 0)
+		skip();
+	expect(put("{\"key\":\"survivor\",\"value\":1}"), 200, NULL);
+	PGconn *pc = PQconnectdb(srv.db);
+	assert_int_equal(PQstatus(pc), CONNECTION_OK);
+	PGresult *r = PQexec(pc, "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				 "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_true(atoi(PQgetvalue(r, 0, 0)) > 0); /* colonyd's pool was connected */
+	PQclear(r);
+	PQfinish(pc);
+	int unavailable = 0, ok = 0;
+	for (int i = 0; i < 60 && ok < 20; i++) {
+		th_resp g = get_key("survivor");
+		if (g.status == 503) {
+			unavailable++;
+			assert_string_equal(th_str(&g, "code"), "storage_unavailable");
+		} else if (g.status == 200) {
+			ok++;
+		} else {
+			fail_msg("after connection loss: %ld %s", g.status, g.body);
+		}
+		th_resp_free(&g);
+	}
+	assert_int_equal(ok, 20); /* recovered */
+	fprintf(stderr, "connection loss: %d requests answered 503 before recovery\n", unavailable);
+	expect(put("{\"key\":\"survivor\",\"value\":2}"), 200, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_removed_workspace_memory),
 		cmocka_unit_test(test_escaped_nul_and_bad_escapes_rejected),
 		cmocka_unit_test(test_keep_alive_for_bodyless_requests),
+		cmocka_unit_test(test_pg_connection_loss_then_recovery),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
