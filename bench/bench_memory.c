@@ -2,7 +2,7 @@
  * bench_memory.c — load benchmark for colonyd's versioned key/value memory (SPEC §3).
  *
  * It starts a colonyd of its own (fresh SQLite file in a mkdtemp directory, port 0) or
- * targets a running one (--url), creates one workspace, and runs up to five workloads,
+ * targets running ones (--url), creates one workspace, and runs up to five workloads,
  * in this order, each for --duration seconds with --clients concurrent client threads:
  *
  *   rmw_contended  1 key holding a JSON integer counter. Each client loops GET → POST
@@ -20,13 +20,25 @@
  *                  workload created it, read with a GET to learn its version. Clients
  *                  that own no key (clients > keys) sit the run out.
  *
- * For each workload it prints ONE JSON line on stdout, details on stderr, and at the end
- * one human summary line on stderr.
+ * Replicas. --url may be given several times and each value may be a comma-separated
+ * list (--url http://127.0.0.1:8081,http://127.0.0.1:8082): the n URLs are colonyd
+ * replicas sharing one database, and the load is spread over them. Client thread i
+ * sends all its timed requests to URL i % n (its keep-alive connection, and every
+ * reconnect, go there). Setup and verification — creating the workspace, seeding,
+ * snapshots, cas_post's initial version reads, the final reads — all go to the first
+ * URL: the replicas share one database, so they see the same data, and keeping those
+ * steps on one server means a replica's bounded read staleness (see note 4) never
+ * reaches them through a second server. With one URL (or the server we start) there
+ * is a single target and everything uses the clients' own connections, as always.
+ *
+ * For each workload it prints ONE JSON line on stdout (with "replicas": n, 1 for one
+ * server), details on stderr, and at the end one human summary line on stderr.
  *
  * DESIGN NOTES
  *  1. The client is our own minimal HTTP/1.1 client on blocking POSIX sockets (no
- *     libcurl). Each client thread owns one keep-alive TCP connection (TCP_NODELAY, a
- *     15 s send/receive timeout so a stalled server shows up as an error, not a hang).
+ *     libcurl). Each client thread owns one keep-alive TCP connection to its URL
+ *     (TCP_NODELAY, a 15 s send/receive timeout so a stalled server shows up as an
+ *     error, not a hang).
  *     A request is written whole; the reply is read until the CRLF CRLF that ends the
  *     headers, the status line and Content-Length / Connection / Transfer-Encoding are
  *     parsed, and exactly Content-Length body bytes are read (partial reads are
@@ -59,8 +71,11 @@
  *                  per-thread log-linear histogram (128 exact 1 ns buckets, then 128
  *                  sub-buckets per power of two: bucket midpoints are within 0.4% of
  *                  any value in them), merged after the run.
- *     Setup (seeding, snapshots, verification) uses the same threads and connections
- *     but is not timed.
+ *     Setup (seeding, snapshots, verification) uses the same threads but is not timed;
+ *     with one target it uses their connections too, with several each thread whose
+ *     run URL is not the first one uses a second connection, to the first URL, opened
+ *     for each setup phase and closed at its end (so it never idles out on the server
+ *     during a long run).
  *  4. Verification.
  *       rmw_*     every key is seeded with if_match_version:0 value 0 (a 409 there is
  *                 fine), then snapshotted (value, version). Each client adds its
@@ -78,6 +93,17 @@
  *                 an error) leaves its key in doubt: the owner stops writing it and
  *                 the check accepts the known version or one more.
  *     "verified" is false if any check failed or setup failed.
+ *     Replicas. A replica may answer a read from a slightly old snapshot of the shared
+ *     database (colonyd on SQLite reuses a reader snapshot for up to 2 ms as long as
+ *     its own process commits nothing), so a read there can miss another replica's
+ *     latest commit. The run tolerates that: rmw retries on the 409 a stale version
+ *     earns, and cas_post never reads. The checks are not loosened for it: setup and
+ *     verification go to the first URL only, after every earlier request has been
+ *     answered, and a stale read there still counts as a mismatch (or, for get, a 404
+ *     is an error). That remains possible only within the staleness bound of the last
+ *     write: rmw verification right after the run, if the first URL's process still
+ *     holds a snapshot from before another replica's final increment; get, if seeding
+ *     took less time than that bound (a handful of keys).
  *  5. The server we start runs in its own process group (a terminal ^C reaches only
  *     the bench, which then stops it properly) with PR_SET_PDEATHSIG so it dies with
  *     us even if we are killed. Its stderr goes to a log file in the temp directory;
@@ -1035,7 +1061,8 @@ typedef struct {
 	pthread_t th;
 	uint64_t rng;
 	uint64_t seq;
-	conn c;
+	conn c;  /* to this client's URL: every timed request */
+	conn sc; /* to the first URL, for setup phases when c goes elsewhere (see setup_conn) */
 	/* run stats */
 	uint64_t ok, conflicts, errors, requests, verify_fail, reconnects, max_ns;
 	uint64_t status_count[STATUS_SLOTS];
@@ -1050,7 +1077,8 @@ typedef struct {
 } worker;
 
 struct bench {
-	target t;
+	target *tg; /* the URLs: tg[0] takes setup and verification; client i runs on tg[i % n_tg] */
+	int n_tg;
 	char ws[CO_ID_LEN + 1];
 	char coll_path[128]; /* /workspaces/ID/memory */
 	int clients;
@@ -1085,6 +1113,13 @@ __attribute__((format(printf, 3, 4))) static void note(char *slot, size_t n, con
 	va_end(ap);
 }
 
+/* The connection a worker's requests use now: its own (to its URL) during PH_RUN or
+ * when its URL is the first one; otherwise, in setup phases, the one to the first URL. */
+static conn *setup_conn(worker *w)
+{
+	return w->b->ph == PH_RUN || w->c.t == &w->b->tg[0] ? &w->c : &w->sc;
+}
+
 /* One request from a worker: timed (during PH_RUN) and counted. Returns the HTTP status,
  * or -1 after a transport failure (counted as an error during PH_RUN, as a setup error
  * otherwise; noted; followed by a 1 ms pause so a dead server is not spun on). */
@@ -1092,10 +1127,11 @@ static int timed(worker *w, const char *method, const char *path, const char *bo
 		 http_resp *r)
 {
 	bool running = w->b->ph == PH_RUN, reconnected;
+	conn *c = setup_conn(w);
 	uint64_t t0 = now_ns();
-	int rc = http_request(&w->c, method, path, body, blen, r, &reconnected);
+	int rc = http_request(c, method, path, body, blen, r, &reconnected);
 	uint64_t dt = now_ns() - t0;
-	if (reconnected)
+	if (reconnected && c == &w->c)
 		w->reconnects++;
 	if (rc != 0) {
 		if (running) {
@@ -1104,7 +1140,7 @@ static int timed(worker *w, const char *method, const char *path, const char *bo
 		} else {
 			w->setup_errors++;
 		}
-		note(w->first_err, sizeof w->first_err, "%s %s: %s", method, path, w->c.err);
+		note(w->first_err, sizeof w->first_err, "%s %s: %s", method, path, c->err);
 		sleep_ms(1);
 		return -1;
 	}
@@ -1468,6 +1504,7 @@ static void *worker_main(void *arg)
 	if (b->ph != PH_RUN) {
 		for (unsigned k = (unsigned)w->id; k < b->keys; k += (unsigned)b->clients)
 			setup_key(w, k);
+		conn_close(&w->sc); /* reopened by the next setup phase, if any (no-op if unused) */
 		return NULL;
 	}
 	pthread_mutex_lock(&b->gate_mu);
@@ -1702,10 +1739,11 @@ static bool run_workload(bench *b, const wl_def *def, bool *interrupted, bool *f
 	double p999 = h_quantile_us(hist, requests, 0.999);
 	free(hist);
 	double rate = ok + conflicts ? (double)conflicts / (double)(ok + conflicts) : 0.0;
-	printf("{\"workload\":\"%s\",\"clients\":%d,\"keys\":%u,\"duration_s\":%.2f,\"ok\":%llu,"
+	printf("{\"workload\":\"%s\",\"clients\":%d,\"replicas\":%d,\"keys\":%u,"
+	       "\"duration_s\":%.2f,\"ok\":%llu,"
 	       "\"ok_per_s\":%.1f,\"conflicts\":%llu,\"conflict_rate\":%.4f,\"errors\":%llu,"
 	       "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"verified\":%s}\n",
-	       def->name, b->clients, b->keys, elapsed, (unsigned long long)ok,
+	       def->name, b->clients, b->n_tg, b->keys, elapsed, (unsigned long long)ok,
 	       elapsed > 0 ? (double)ok / elapsed : 0.0, (unsigned long long)conflicts, rate,
 	       (unsigned long long)errors, p50, p99, p999, verified ? "true" : "false");
 	fflush(stdout);
@@ -1750,11 +1788,12 @@ fatal_out:
 	return false;
 }
 
-/* Creates workspace bench-<uuid> and stores its id in b->ws. Returns 0 or -1 (printed). */
+/* Creates workspace bench-<uuid> (on the first URL) and stores its id in b->ws. Returns 0
+ * or -1 (printed). */
 static int create_workspace(bench *b)
 {
 	conn c;
-	conn_init(&c, &b->t);
+	conn_init(&c, &b->tg[0]);
 	co_id rnd;
 	if (co_id_new(&rnd) != 0) {
 		fprintf(stderr, "bench: cannot make a random workspace name\n");
@@ -1766,7 +1805,7 @@ static int create_workspace(bench *b)
 	bool reconnected;
 	int rc = -1;
 	if (http_request(&c, "POST", "/workspaces", body, (size_t)n, &r, &reconnected) != 0) {
-		fprintf(stderr, "bench: POST /workspaces to %s: %s\n", b->t.host, c.err);
+		fprintf(stderr, "bench: POST /workspaces to %s: %s\n", b->tg[0].host, c.err);
 	} else if (r.status != 201) {
 		fprintf(stderr, "bench: POST /workspaces answered %d: %.300s\n", r.status, r.body);
 	} else {
@@ -1782,7 +1821,7 @@ static int create_workspace(bench *b)
 			} else {
 				snprintf(b->coll_path, sizeof b->coll_path, "/workspaces/%s/memory", b->ws);
 				fprintf(stderr, "bench: workspace bench-%s id %s on %s\n", rnd.s, b->ws,
-					b->t.host);
+					b->tg[0].host);
 				rc = 0;
 			}
 		}
@@ -1795,6 +1834,45 @@ static int create_workspace(bench *b)
 /* main                                                                                 */
 /* ------------------------------------------------------------------------------------ */
 
+/* Adds the URLs of one --url value (one URL or a comma-separated list) to tg[0..*n),
+ * resolving each, and appends them to *desc (comma-separated, for the summary line).
+ * Returns 0, or -1 with a message printed. */
+static int add_urls(const char *arg, target **tg, int *n, char **desc)
+{
+	size_t dl = *desc ? strlen(*desc) : 0, al = strlen(arg);
+	char *d = realloc(*desc, dl + al + 2);
+	if (!d) {
+		fprintf(stderr, "bench: out of memory\n");
+		exit(1);
+	}
+	if (dl)
+		d[dl++] = ',';
+	memcpy(d + dl, arg, al + 1);
+	*desc = d;
+	for (const char *p = arg;;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0) {
+			fprintf(stderr, "bench: --url: empty URL in '%s'\n", arg);
+			return -1;
+		}
+		char *one = strndup(p, len);
+		target *t = realloc(*tg, ((size_t)*n + 1) * sizeof **tg);
+		if (!one || !t) {
+			fprintf(stderr, "bench: out of memory\n");
+			exit(1);
+		}
+		*tg = t;
+		int rc = parse_url(one, &t[*n]);
+		free(one);
+		if (rc != 0)
+			return -1;
+		(*n)++;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1804,7 +1882,11 @@ static void usage(FILE *f)
 		"HTTP/1.1 client. One JSON line per workload on stdout; details on stderr.\n"
 		"\n"
 		"  --colonyd PATH   colonyd to start on a fresh temp db (default ./build/colonyd)\n"
-		"  --url URL        target a running server instead, e.g. http://127.0.0.1:8080\n"
+		"  --url URL[,URL]  target running servers instead, e.g. http://127.0.0.1:8080;\n"
+		"                   repeat it or give a comma-separated list to spread the load\n"
+		"                   over colonyd replicas sharing one database: client i uses\n"
+		"                   URL i %% n (reconnects too); setup and verification use the\n"
+		"                   first URL\n"
 		"  --clients C      concurrent clients, one connection each (default 64)\n"
 		"  --duration S     seconds per workload (default 5)\n"
 		"  --keys K         key count for every workload (default: 1 for rmw_contended,\n"
@@ -1818,7 +1900,11 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	const char *colonyd = "./build/colonyd", *url = NULL, *only = NULL;
+	const char *colonyd = "./build/colonyd", *only = NULL;
+	/* Static, like b (whose b.tg holds the parsed URLs): the usage-error returns below
+	 * leave both reachable; the normal exit frees them. */
+	static char *url; /* every --url value, comma-joined; NULL: we start the server */
+	static bench b;
 	bool colonyd_given = false;
 	int64_t clients = 64, keys = 0;
 	double duration = 5.0;
@@ -1835,7 +1921,10 @@ int main(int argc, char **argv)
 			colonyd = optarg;
 			colonyd_given = true;
 			break;
-		case 'u': url = optarg; break;
+		case 'u':
+			if (add_urls(optarg, &b.tg, &b.n_tg, &url))
+				return 2;
+			break;
 		case 'n':
 			if (co_parse_i64(optarg, 1, MAX_CLIENTS, &clients)) {
 				fprintf(stderr, "bench: --clients: %s\n", co_err_msg());
@@ -1893,7 +1982,6 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	static bench b;
 	b.clients = (int)clients;
 	b.duration_s = duration;
 	b.keys_override = (unsigned)keys;
@@ -1902,20 +1990,31 @@ int main(int argc, char **argv)
 
 	server_proc srv = {0};
 	if (url) {
-		if (parse_url(url, &b.t))
-			return 2;
+		if (b.n_tg > 1) {
+			fprintf(stderr, "bench: %d replicas; client i uses URL i %% %d:", b.n_tg, b.n_tg);
+			for (int i = 0; i < b.n_tg; i++)
+				fprintf(stderr, " [%d] %s (%d client(s))", i, b.tg[i].host,
+					b.clients / b.n_tg + (i < b.clients % b.n_tg));
+			fprintf(stderr, "; setup and verification on %s\n", b.tg[0].host);
+			if (b.clients < b.n_tg)
+				fprintf(stderr, "bench: warning: %d client(s) for %d URLs: the last %d "
+						"URL(s) get no load\n",
+					b.clients, b.n_tg, b.n_tg - b.clients);
+		}
 	} else {
 		unsigned port;
 		if (server_start(colonyd, &srv, &port))
 			return 1;
-		struct sockaddr_in *sin = (struct sockaddr_in *)&b.t.addr;
+		b.tg = xcalloc(1, sizeof *b.tg);
+		b.n_tg = 1;
+		struct sockaddr_in *sin = (struct sockaddr_in *)&b.tg[0].addr;
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		b.t.addrlen = sizeof *sin;
-		snprintf(b.t.host, sizeof b.t.host, "127.0.0.1:%u", port);
+		b.tg[0].addrlen = sizeof *sin;
+		snprintf(b.tg[0].host, sizeof b.tg[0].host, "127.0.0.1:%u", port);
 		fprintf(stderr, "bench: started %s (pid %d) on %s, db in %s\n", colonyd, (int)srv.pid,
-			b.t.host, srv.dir);
+			b.tg[0].host, srv.dir);
 	}
 
 	bool all_ok = true, interrupted = false, fatal = false;
@@ -1931,7 +2030,8 @@ int main(int argc, char **argv)
 			w->id = i;
 			w->rng = seed_mix(seed + (uint64_t)i * 0x9E3779B97F4A7C15ULL);
 			w->hist = xcalloc(H_BUCKETS, sizeof *w->hist);
-			conn_init(&w->c, &b.t);
+			conn_init(&w->c, &b.tg[i % b.n_tg]);
+			conn_init(&w->sc, &b.tg[0]);
 		}
 		for (size_t i = 0; i < N_WORKLOADS && !interrupted && !fatal; i++) {
 			if (only && strcmp(only, WORKLOADS[i].name) != 0)
@@ -1944,6 +2044,7 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < b.clients; i++) {
 			conn_free(&b.workers[i].c);
+			conn_free(&b.workers[i].sc);
 			free(b.workers[i].hist);
 		}
 		free(b.workers);
@@ -1956,10 +2057,16 @@ int main(int argc, char **argv)
 	pthread_cond_destroy(&b.gate_cv);
 
 	bool pass = all_ok && server_ok && !interrupted && !fatal;
-	fprintf(stderr, "bench: %s — %d workload(s), %d client(s), %.2f s each, against %s%s%s%s%s\n",
-		pass ? "PASS" : "FAIL", ran, b.clients, duration, url ? url : "a fresh colonyd",
+	char replicas[32] = "";
+	if (b.n_tg > 1)
+		snprintf(replicas, sizeof replicas, "%d replicas: ", b.n_tg);
+	fprintf(stderr, "bench: %s — %d workload(s), %d client(s), %.2f s each, against %s%s%s%s%s%s\n",
+		pass ? "PASS" : "FAIL", ran, b.clients, duration, replicas,
+		url ? url : "a fresh colonyd",
 		all_ok ? "; all verified with 0 errors" : "; some workload had errors or failed checks",
 		server_ok ? "" : "; the server did not stop cleanly", interrupted ? "; interrupted" : "",
 		fatal ? "; could not start client threads" : "");
+	free(url);
+	free(b.tg);
 	return pass ? 0 : 1;
 }
