@@ -78,8 +78,6 @@ const char *co_req_param(co_http_req *r, int i);
 const char *co_req_query(co_http_req *r, const char *name);
 /* A request header, or NULL. */
 const char *co_req_header(co_http_req *r, const char *name);
-/* The raw body (NUL-terminated) and its length. */
-const char *co_req_body(co_http_req *r, size_t *len);
 
 /* Parses the body as JSON (depth ≤ 64, no duplicate keys). On failure it has already
  * replied 400/415 and returns NULL. The tree belongs to the request. */
@@ -87,8 +85,6 @@ json_t *co_req_json_or_reply(co_http_req *r);
 
 /* Replies `status` with the JSON in b (taken; b is left empty). */
 void co_reply_json(co_http_req *r, unsigned status, co_buf *b);
-/* Replies with a literal JSON text. */
-void co_reply_json_str(co_http_req *r, unsigned status, const char *json);
 /* Adds a response header (copied). At most a few per reply. */
 void co_reply_header(co_http_req *r, const char *name, const char *value);
 

@@ -233,14 +233,6 @@ void co_reply_json(co_http_req *r, unsigned status, co_buf *b)
 	set_reply(r, status, data, len);
 }
 
-void co_reply_json_str(co_http_req *r, unsigned status, const char *json)
-{
-	co_buf b;
-	co_buf_init(&b);
-	co_buf_puts(&b, json);
-	co_reply_json(r, status, &b);
-}
-
 void co_reply_header(co_http_req *r, const char *name, const char *value)
 {
 	if (r->nhdr == MAX_REPLY_HEADERS)
@@ -315,12 +307,6 @@ const char *co_req_query(co_http_req *r, const char *name)
 const char *co_req_header(co_http_req *r, const char *name)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *co_req_body(co_http_req *r, size_t *len)
-{
-	*len = r->body_len;
-	return r->body ? r->body : "";
 }
 
 json_t *co_req_json_or_reply(co_http_req *r)

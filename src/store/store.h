@@ -133,7 +133,6 @@ struct co_store {
 typedef struct {
 	int read_conns;     /* SQLite: reader connections in the pool (default 8) */
 	int max_batch;      /* SQLite: most writes grouped into one commit (default 256) */
-	bool synchronous_off; /* SQLite: no WAL fsync, for benchmarks only (not durable) */
 	int pg_pool;          /* PostgreSQL: connections in the pool (default 16) */
 } co_store_opts;
 

@@ -549,7 +549,7 @@ static void *syncer_main(void *arg)
 			break; /* stopping, and nothing left */
 		/* Every op in `list` was committed before this fdatasync begins. */
 		co_usec_t t0 = co_clock_mono_us();
-		int rc = s->opts.synchronous_off ? CO_OK : sync_wal(s);
+		int rc = sync_wal(s);
 		s->st_sync_us += (uint64_t)(co_clock_mono_us() - t0);
 		s->st_syncs++;
 		while (list) {
@@ -1372,8 +1372,6 @@ int co_sqlite_open(const char *path, const co_store_opts *opts, co_store **out)
 	}
 
 	int rc = conn_open(path, false, &s->wconn);
-	if (rc == CO_OK && opts->synchronous_off)
-		sqlite3_exec(s->wconn.db, "PRAGMA synchronous = OFF", NULL, NULL, NULL);
 	if (rc == CO_OK)
 		rc = co_sqlite_migrate(s->wconn.db, -1);
 	if (rc == CO_OK) {
