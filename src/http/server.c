@@ -399,8 +399,16 @@ static void task_run(co_store_task *t) { run_handler(t->ctx); }
 static void task_done(co_store_task *t, int rc)
 {
 	co_http_req *r = t->ctx;
-	if (rc != CO_OK && r->status < 300)
-		co_reply_store_error(r, rc == CO_EUNAVAIL ? rc : CO_EUNAVAIL);
+	if (rc != CO_OK) {
+		/* The batch did not commit: whatever the handler answered (a 200, or a 409
+		 * decided against writes now rolled back) no longer holds. */
+		for (int i = 0; i < r->nhdr; i++) {
+			free(r->hdr_name[i]);
+			free(r->hdr_value[i]);
+		}
+		r->nhdr = 0;
+		co_reply_store_error(r, CO_EUNAVAIL);
+	}
 	r->state = REQ_REPLIED;
 	co_server *srv = r->srv;
 	MHD_resume_connection(r->conn);
@@ -415,9 +423,17 @@ static bool queue_blocking(co_http_req *r)
 	co_server *srv = r->srv;
 	co_store *store = srv->store;
 	if (store->ops->exec_batched && (r->route->flags & CO_ROUTE_BLOCKING)) {
+		/* Counted under qmu, against qstopping: once server_free has set qstopping,
+		 * no task can start, so its wait for tasks == 0 is final. */
+		pthread_mutex_lock(&srv->qmu);
+		if (srv->qstopping) {
+			pthread_mutex_unlock(&srv->qmu);
+			return false;
+		}
+		atomic_fetch_add(&srv->tasks, 1);
+		pthread_mutex_unlock(&srv->qmu);
 		r->task = (co_store_task){.run = task_run, .done = task_done, .ctx = r};
 		r->state = REQ_QUEUED;
-		atomic_fetch_add(&srv->tasks, 1);
 		MHD_suspend_connection(r->conn); /* before the task can possibly resume it */
 		if (store->ops->exec_batched(store, &r->task) != CO_OK) {
 			/* closing: answer 503 through the resume path like any task */
@@ -754,7 +770,7 @@ static void workers_stop(co_server *srv)
 
 static void server_free(co_server *srv)
 {
-	workers_stop(srv);
+	workers_stop(srv); /* sets qstopping: no new worker job or task from here on */
 	/* Tasks still in the store's executor will resume their connections: MHD must
 	 * outlive them. They finish within a commit, so this wait is short. */
 	while (atomic_load(&srv->tasks) > 0) {

@@ -569,6 +569,60 @@ static void test_pg_migrations_concurrent_and_newer_refused(void **state)
 	co_store_close(s2);
 }
 
+/* A database whose default isolation is SERIALIZABLE still gets the READ COMMITTED
+ * design: concurrent upserts of one key all succeed (no leaked serialization failure). */
+struct iso_race {
+	pthread_barrier_t go;
+	co_store *s;
+	co_id ws;
+	atomic_int ok, failed;
+};
+
+static void *iso_thread(void *p)
+{
+	struct targ *t = p;
+	struct iso_race *r = t->shared;
+	pthread_barrier_wait(&r->go);
+	for (int k = 0; k < 20; k++) {
+		co_mem_put put = {.key = "hot", .value_json = "1", .if_match_version = CO_MEM_ANY};
+		int64_t v;
+		co_conflict c = {0};
+		int rc = CO_STORE_CALL(r->s, mem_put, &r->ws, &put, &v, &c);
+		co_conflict_clear(&c);
+		atomic_fetch_add(rc == CO_OK ? &r->ok : &r->failed, 1);
+	}
+	return NULL;
+}
+
+static void test_pg_serializable_default_still_read_committed(void **state)
+{
+	(void)state;
+	if (is_sqlite)
+		skip();
+	char fresh[512];
+	assert_int_equal(pgtmp_create(fresh, sizeof fresh), 0);
+	const char *dbname = strrchr(fresh, '/') + 1;
+	char sql[256];
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s SET default_transaction_isolation = 'serializable'",
+		 dbname);
+	pg_scalar(fresh, sql);
+	static struct iso_race r;
+	co_store_opts o = {.pg_pool = 8};
+	assert_int_equal(co_store_open(fresh, &o, &r.s), CO_OK);
+	co_workspace in = {.name = "iso"}, out = {0};
+	co_conflict c = {0};
+	assert_int_equal(CO_STORE_CALL(r.s, ws_create, &in, &out, &c), CO_OK);
+	r.ws = out.id;
+	co_workspace_clear(&out);
+	run_threads(iso_thread, &r, &r.go);
+	assert_int_equal(atomic_load(&r.failed), 0);
+	co_mem_entry e = {0};
+	assert_int_equal(CO_STORE_CALL(r.s, mem_get, &r.ws, "hot", &e), CO_OK);
+	assert_int_equal(e.version, N_THREADS * 20);
+	co_mem_entry_clear(&e);
+	co_store_close(r.s);
+}
+
 /* ---- SQLite only: migrations and durability across reopen -------------------------- */
 
 static void test_sqlite_reopen_and_migrations(void **state)
@@ -641,6 +695,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_read_your_writes),
 		cmocka_unit_test(test_sqlite_reopen_and_migrations),
 		cmocka_unit_test(test_pg_migrations_concurrent_and_newer_refused),
+		cmocka_unit_test(test_pg_serializable_default_still_read_committed),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

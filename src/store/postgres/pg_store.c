@@ -209,6 +209,8 @@ static int pg_fail(pg_conn *c, PGresult *res, const char *what)
 	}
 	if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
 		return co_err_set(PG_ERETRY, "retry (%s): %s", what, clean);
+	if (!strcmp(state, "55P03") || !strcmp(state, "57014")) /* lock or statement timeout */
+		return co_err_set(CO_EUNAVAIL, "database busy (%s): %s", what, clean);
 	if (!strcmp(state, "23505"))
 		return co_err_set(CO_EEXISTS, "already exists (%s)", what);
 	if (!strcmp(state, "23503"))
@@ -238,6 +240,25 @@ static int conn_open(pg_store *s, pg_conn *c)
 		return co_err_set(CO_EUNAVAIL, "cannot connect to PostgreSQL: %s", msg);
 	}
 	PQsetNoticeProcessor(c->conn, ignore_notice, NULL);
+	/* The design (DESIGN NOTE 2) assumes READ COMMITTED whatever the database's default:
+	 * under REPEATABLE READ a move's cycle check would read a snapshot older than the
+	 * tree lock it waited for. Keys and values are UTF-8. */
+	const char *enc = PQparameterStatus(c->conn, "server_encoding");
+	if (!enc || (strcmp(enc, "UTF8") && strcmp(enc, "SQL_ASCII"))) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+		return co_err_set(CO_EINVAL, "the PostgreSQL database must use UTF8 encoding (it uses %s)",
+				  enc ? enc : "an unknown encoding");
+	}
+	PGresult *r = PQexec(c->conn, "SET default_transaction_isolation = 'read committed'; "
+				      "SET client_encoding = 'UTF8'");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+		return co_err_set(CO_EUNAVAIL, "cannot configure the PostgreSQL session");
+	}
 	return CO_OK;
 }
 
@@ -297,6 +318,13 @@ static int run(pg_conn *c, int id, const char *const *params, PGresult **out)
 	return CO_OK;
 }
 
+/* A single statement outside in_tx() has no transaction to retry: a serialization
+ * failure or deadlock there is answered as "busy, try again" (503), never as a 500. */
+static int no_retry(int rc)
+{
+	return rc == PG_ERETRY ? co_err_set(CO_EUNAVAIL, "%s", co_err_msg()) : rc;
+}
+
 /* run() for statements whose rows are not needed. */
 static int run0(pg_conn *c, int id, const char *const *params)
 {
@@ -311,7 +339,7 @@ static int simple(pg_conn *c, const char *sql)
 	if (!c->conn)
 		return co_err_set(CO_EUNAVAIL, "no database connection");
 	PGresult *res = PQexec(c->conn, sql);
-	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? CO_OK : pg_fail(c, res, sql);
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? CO_OK : pg_fail(c, res, "transaction control");
 	PQclear(res);
 	return rc;
 }
@@ -324,7 +352,7 @@ static int in_tx(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
 	pg_conn *c = conn_get(s);
 	int rc = CO_OK;
 	for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
-		rc = simple(c, "BEGIN");
+		rc = simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
 		if (rc == CO_OK)
 			rc = fn(c, arg);
 		if (rc == CO_OK)
@@ -526,7 +554,7 @@ static int pg_ws_get(co_store *base, const co_id *id, co_workspace *out)
 	pg_conn *c = conn_get(s);
 	int rc = select_ws(c, ST_WS_SELECT, id->s, out);
 	conn_put(s, c);
-	return rc;
+	return no_retry(rc);
 }
 
 static int pg_ws_list(co_store *base, const co_ws_filter *f, co_ws_list *out)
@@ -549,7 +577,7 @@ static int pg_ws_list(co_store *base, const co_ws_filter *f, co_ws_list *out)
 		rc = collect_ws(r, out);
 	PQclear(r);
 	conn_put(s, c);
-	return rc;
+	return no_retry(rc);
 }
 
 struct ws_patch_args {
@@ -728,7 +756,7 @@ static int pg_mem_get(co_store *base, const co_id *ws, const char *key, co_mem_e
 		PQclear(r);
 	}
 	conn_put(s, c);
-	return rc;
+	return no_retry(rc);
 }
 
 static int pg_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, co_mem_list *out)
@@ -770,7 +798,7 @@ static int pg_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, 
 	}
 	conn_put(s, c);
 	free(upper);
-	return rc;
+	return no_retry(rc);
 }
 
 /* A write changed nothing: find out why and say it the way the contract does. */
@@ -822,7 +850,7 @@ static int pg_mem_put(co_store *base, const co_id *ws, const co_mem_put *put, in
 		PQclear(r);
 	}
 	conn_put(s, c);
-	return rc;
+	return no_retry(rc);
 }
 
 static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64_t if_match_version,
@@ -849,7 +877,7 @@ static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64
 		}
 	}
 	conn_put(s, c);
-	return rc;
+	return no_retry(rc);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -918,7 +946,7 @@ static int pg_health(co_store *base)
 	pg_conn *c = conn_get(s);
 	int rc = run0(c, ST_HEALTH, NULL);
 	conn_put(s, c);
-	return rc;
+	return no_retry(rc);
 }
 
 static void pg_close(co_store *base)

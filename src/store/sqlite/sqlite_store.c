@@ -343,6 +343,7 @@ typedef struct {
 	bool sstopping;
 	char *wal_path;
 	int wal_fd; /* opened on first use (the WAL exists once something committed) */
+	bool sync_failed; /* a WAL fsync failed: refuse writes (see sync_wal) */
 	uint64_t st_syncs, st_sync_us;
 
 	_Atomic uint64_t commit_seq; /* successful COMMITs so far (DESIGN NOTE 8) */
@@ -396,12 +397,12 @@ static void op_finish(sq_op *op, int rc)
 		snprintf(op->msg, sizeof op->msg, "%s", co_err_msg());
 }
 
-/* Fails every op of the batch whose result is still OK (their writes did not persist). */
-static void batch_fail_ok(sq_op **ops, int n, int rc)
+/* The batch did not commit: every op is told so, including those that had failed on
+ * their own (their answer may rest on writes of the batch that are now rolled back). */
+static void batch_fail_all(sq_op **ops, int n, int rc)
 {
 	for (int i = 0; i < n; i++)
-		if (ops[i]->rc == CO_OK)
-			op_finish(ops[i], rc);
+		op_finish(ops[i], rc);
 }
 
 /* Runs one batch as one transaction; see DESIGN NOTES 2 and 4. */
@@ -429,9 +430,7 @@ static void run_batch(sq_store *s, sq_op **ops, int n)
 			/* SQLite rolled the whole transaction back: nothing of this batch holds. */
 			rc = co_err_set(CO_EUNAVAIL, "the write transaction was aborted: %s",
 					op->rc ? op->msg : "unknown cause");
-			batch_fail_ok(ops, n, rc);
-			for (int j = i + 1; j < n; j++)
-				op_finish(ops[j], rc);
+			batch_fail_all(ops, n, rc);
 			return;
 		}
 		if (sp) {
@@ -451,7 +450,7 @@ static void run_batch(sq_store *s, sq_op **ops, int n)
 	if (rc == CO_OK)
 		atomic_fetch_add(&s->commit_seq, 1); /* before any caller of it is answered */
 	if (rc) {
-		batch_fail_ok(ops, n, rc);
+		batch_fail_all(ops, n, rc);
 		if (!sqlite3_get_autocommit(c->db))
 			exec_simple(c, ST_ROLLBACK, "rollback");
 	}
@@ -484,6 +483,8 @@ static void op_complete(sq_op *op)
 	if (op->task) {
 		co_store_task *t = op->task;
 		int rc = op->rc;
+		if (rc)
+			co_err_set(rc, "%s", op->msg); /* done() runs on this thread */
 		free(op);
 		t->done(t, rc);
 	} else {
@@ -521,17 +522,36 @@ static void hand_to_syncer(sq_store *s, sq_op **ops, int n)
 	pthread_mutex_unlock(&s->smu);
 }
 
-/* fdatasync()s the WAL file. Any fd of the file flushes the same inode. */
+/* fdatasync()s the WAL file. Any fd of the file flushes the same inode. The first time,
+ * the directory is synced too, so the WAL file's own name survives a power loss. After a
+ * failed fdatasync the kernel may have dropped the dirty pages, so a later sync proves
+ * nothing: the store refuses writes from then on (sync_failed). Syncer thread only. */
 static int sync_wal(sq_store *s)
 {
+	if (s->sync_failed)
+		return co_err_set(CO_EUNAVAIL, "an earlier WAL fsync failed; restart colonyd");
 	if (s->wal_fd < 0) {
 		s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
 		if (s->wal_fd < 0)
 			return co_err_set(CO_EUNAVAIL, "cannot open %s to sync it: %s", s->wal_path,
 					  strerror(errno));
+		char *dir = strdup(s->wal_path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (dir) {
+			if (slash)
+				slash[slash == dir ? 1 : 0] = 0;
+			int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd >= 0) {
+				fsync(dfd);
+				close(dfd);
+			}
+			free(dir);
+		}
 	}
-	if (fdatasync(s->wal_fd) != 0)
+	if (fdatasync(s->wal_fd) != 0) {
+		s->sync_failed = true;
 		return co_err_set(CO_EUNAVAIL, "fdatasync of the WAL failed: %s", strerror(errno));
+	}
 	return CO_OK;
 }
 
@@ -615,6 +635,8 @@ static void *writer_main(void *arg)
 static int sq_write_inline(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 {
 	sq_conn *c = &s->wconn;
+	if (sqlite3_get_autocommit(c->db)) /* the batch was aborted: never write outside it */
+		return co_err_set(CO_EUNAVAIL, "the write transaction was aborted");
 	int rc = exec_simple(c, ST_SAVEPOINT_INNER, "savepoint");
 	if (rc)
 		return rc;
