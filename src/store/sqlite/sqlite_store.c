@@ -1094,28 +1094,17 @@ static int sq_mem_get(co_store *base, const co_id *ws, const char *key, co_mem_e
 	return rc;
 }
 
-/* The smallest string greater than every string starting with prefix (bytewise), in
- * out (size ≥ strlen(prefix) + 2). Valid UTF-8 has no 0xff byte, so bumping the last
- * byte always works; "" maps to "\xff", above every valid key. */
-static void prefix_upper(const char *prefix, char *out)
-{
-	size_t n = strlen(prefix);
-	if (n == 0) {
-		strcpy(out, "\xff");
-		return;
-	}
-	memcpy(out, prefix, n + 1);
-	out[n - 1] = (char)((unsigned char)out[n - 1] + 1);
-}
-
 static int sq_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, co_mem_list *out)
 {
 	sq_store *s = (sq_store *)base;
 	const char *prefix = f->prefix ? f->prefix : "";
-	char *upper = malloc(strlen(prefix) + 2);
+	char *upper = malloc(strlen(prefix) + 5);
 	if (!upper)
 		return co_err_set(CO_ENOMEM, "out of memory");
-	prefix_upper(prefix, upper);
+	/* No bound (empty prefix): "\xff" sorts above every valid UTF-8 key, so the range
+	 * stays one index scan. */
+	if (!co_mem_prefix_upper(prefix, upper))
+		strcpy(upper, "\xff");
 	sq_conn *c = reader_get(s);
 	int rc = CO_EINTERNAL;
 	/* The workspace must exist; an empty list of a missing workspace would hide a typo. */
