@@ -10,7 +10,11 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libsodium-dev
   libcurl4-openssl-dev libyaml-dev libpq-dev libcmocka-dev
   sqlite3 curl postgresql wrk
+  tzdata python3 python3-croniter python3-tz python3-dateutil
 )
+# tzdata: the IANA zones the cron engine reads (/usr/share/zoneinfo).
+# python3-croniter (+ tz, dateutil): the reference the cron oracle test compares against
+# (tests/cron/oracle.py, run with Debian's /usr/bin/python3).
 
 missing=()
 for p in "${PKGS[@]}"; do

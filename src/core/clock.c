@@ -8,11 +8,15 @@
 #include <time.h>
 
 static _Atomic co_usec_t clock_override;
+static co_usec_t (*_Atomic clock_source)(void);
 
 co_usec_t co_clock_now_us(void)
 {
 	co_usec_t o = atomic_load_explicit(&clock_override, memory_order_relaxed);
 	if (o != 0)
+		return o;
+	co_usec_t (*src)(void) = atomic_load_explicit(&clock_source, memory_order_acquire);
+	if (src && (o = src()) != 0)
 		return o;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -28,9 +32,11 @@ co_usec_t co_clock_mono_us(void)
 
 void co_clock_set_override(co_usec_t us) { atomic_store(&clock_override, us); }
 
+void co_clock_set_source(co_usec_t (*fn)(void)) { atomic_store(&clock_source, fn); }
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm,
  * written from its description). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t co_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -40,7 +46,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void co_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -67,7 +73,7 @@ int co_rfc3339_format(co_usec_t us, char out[CO_RFC3339_LEN + 1])
 	}
 	int64_t y;
 	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
+	co_civil_from_days(days, &y, &m, &d);
 	if (y < 1 || y > 9999)
 		return co_err_set(CO_EINVAL, "time out of range");
 	char tmp[64]; /* roomy: the compiler cannot see that every field fits */
@@ -132,7 +138,7 @@ int co_rfc3339_parse(const char *s, co_usec_t *out)
 	}
 	if (*p)
 		return co_err_set(CO_EINVAL, "RFC 3339 time has trailing characters");
-	int64_t secs = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 +
+	int64_t secs = co_days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + mi * 60 +
 		       sec - offset;
 	*out = secs * 1000000 + frac;
 	return CO_OK;

@@ -21,6 +21,11 @@ typedef int64_t co_usec_t;
 /* Wall-clock now in µs (or the override, if one is set). */
 co_usec_t co_clock_now_us(void);
 
+/* Sets (fn) or clears (NULL) a function asked for "now" before the real clock; when it
+ * returns 0 the real clock answers. For tests that move time (colonyd --test-clock-file);
+ * fn must be thread-safe. A fixed override (below) wins over it. */
+void co_clock_set_source(co_usec_t (*fn)(void));
+
 /* Monotonic µs, for measuring durations. */
 co_usec_t co_clock_mono_us(void);
 
@@ -35,5 +40,9 @@ int co_rfc3339_format(co_usec_t us, char out[CO_RFC3339_LEN + 1]);
  * years 0001..9999, as co_rfc3339_format writes).
  * Returns CO_OK with *out set, or CO_EINVAL. */
 int co_rfc3339_parse(const char *s, co_usec_t *out);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31), and back. */
+int64_t co_days_from_civil(int64_t y, unsigned m, unsigned d);
+void co_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 
 #endif
