@@ -1,21 +1,26 @@
 /*
  * colonyd.c — the colony server: flags, storage, HTTP, signals.
  *
- * Start-up order: parse flags → open the store (migrates) → start HTTP → wait for
- * SIGTERM/SIGINT → graceful stop (stop accepting, finish in-flight requests, close the
- * store). Signals are blocked in every thread and taken by sigwait() in main, so no
+ * Start-up order: parse flags → open the store (migrates) → start the scheduler → start
+ * HTTP → wait for SIGTERM/SIGINT → graceful stop (stop claiming schedule slots, stop
+ * accepting, finish in-flight requests, end webhook delivery, close the store). Signals are blocked in every thread and taken by sigwait() in main, so no
  * handler runs in a random thread.
  */
 #include "api/api.h"
 #include "core/err.h"
+#include "core/tz.h"
 #include "core/validate.h"
+#include "sched/scheduler.h"
 #include "store/store.h"
 
+#include <curl/curl.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define COLONY_VERSION "0.1.0"
 
@@ -33,8 +38,33 @@ static void usage(FILE *f)
 		"  --max-body BYTES     request body limit (default 1048576)\n"
 		"  --port-file PATH     write the bound port to PATH once listening (for tests)\n"
 		"  --no-request-log     do not write one JSON line per request to stderr\n"
+		"  --scheduler-interval-ms N  how often due schedules are looked for (default 1000)\n"
+		"  --no-scheduler       fire no schedules from this process (manual runs still work)\n"
+		"  --webhook-timeout-ms N  limit of one webhook POST (default 10000)\n"
+		"  --test-clock-file PATH  TESTS ONLY: \"now\" is the integer of microseconds since\n"
+		"                       the epoch in PATH, when it exists (moves time for tests)\n"
 		"  --version            print the version and exit\n"
 		"  --help               print this help and exit\n");
+}
+
+/* --test-clock-file: the file's integer (µs since the epoch) is "now"; 0 (real time) if
+ * it is absent or unreadable. Read on every call: tests move it by rename(). */
+static const char *test_clock_path;
+
+static co_usec_t test_clock(void)
+{
+	int fd = open(test_clock_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	char buf[32];
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	buf[strcspn(buf, " \r\n")] = 0;
+	int64_t v;
+	return co_parse_i64(buf, 1, INT64_MAX, &v) ? 0 : v;
 }
 
 static int int_flag(const char *name, const char *v, int64_t min, int64_t max, int64_t *out)
@@ -50,13 +80,18 @@ int main(int argc, char **argv)
 {
 	const char *listen = "127.0.0.1:8080", *db = "./colony.db", *port_file = NULL;
 	int64_t threads = 0, workers = 64, max_body = (int64_t)co_limits_current.max_body, pg_pool = 16;
-	bool request_log = true;
+	int64_t sched_interval = 1000, webhook_timeout = 10000;
+	bool request_log = true, scheduler = true;
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'},   {"db", required_argument, 0, 'd'},
 		{"threads", required_argument, 0, 't'},  {"workers", required_argument, 0, 'w'},
 		{"max-body", required_argument, 0, 'b'}, {"port-file", required_argument, 0, 'p'},
 		{"no-request-log", no_argument, 0, 'q'}, {"version", no_argument, 0, 'V'},
 		{"pg-pool", required_argument, 0, 'P'},
+		{"scheduler-interval-ms", required_argument, 0, 'S'},
+		{"no-scheduler", no_argument, 0, 'N'},
+		{"webhook-timeout-ms", required_argument, 0, 'W'},
+		{"test-clock-file", required_argument, 0, 'C'},
 		{"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
 	};
 	int c;
@@ -82,6 +117,16 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'q': request_log = false; break;
+		case 'S':
+			if (int_flag("--scheduler-interval-ms", optarg, 1, 3600000, &sched_interval))
+				return 2;
+			break;
+		case 'N': scheduler = false; break;
+		case 'W':
+			if (int_flag("--webhook-timeout-ms", optarg, 1, 3600000, &webhook_timeout))
+				return 2;
+			break;
+		case 'C': test_clock_path = optarg; break;
 		case 'V': printf("colonyd %s\n", COLONY_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -93,6 +138,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	co_limits_current.max_body = (size_t)max_body;
+	if (test_clock_path)
+		co_clock_set_source(test_clock);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) { /* before any thread */
+		fprintf(stderr, "colonyd: curl_global_init failed\n");
+		return 1;
+	}
 
 	/* Every thread created from here on inherits this mask; main takes the signals. */
 	sigset_t sigs;
@@ -108,6 +159,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "colonyd: %s\n", co_err_msg());
 		return 1;
 	}
+	co_scheduler_config sched_cfg = {.store = store,
+					 .tick = scheduler,
+					 .interval_ms = (int)sched_interval,
+					 .webhook_timeout_ms = (int)webhook_timeout};
+	if (co_scheduler_start(&sched_cfg)) {
+		fprintf(stderr, "colonyd: %s\n", co_err_msg());
+		co_store_close(store);
+		return 1;
+	}
 	co_server_config cfg = {
 		.listen = listen,
 		.event_threads = (int)threads,
@@ -120,6 +180,7 @@ int main(int argc, char **argv)
 	co_server *srv;
 	if (co_server_start(&cfg, &srv)) {
 		fprintf(stderr, "colonyd: %s\n", co_err_msg());
+		co_scheduler_stop();
 		co_store_close(store);
 		return 1;
 	}
@@ -131,8 +192,16 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"signal %d: shutting down\"}\n", sig);
+	co_scheduler_quiesce(); /* claim no more slots */
 	co_server_stop(srv, 10000);
+	co_scheduler_stop(); /* webhooks: the one in flight finishes, queued ones are marked */
+	unsigned long long fired, lost;
+	co_scheduler_stats(&fired, &lost);
+	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"scheduler\",\"fired\":%llu,\"lost_races\":%llu}\n",
+		fired, lost);
 	co_store_close(store);
+	co_tz_cache_free();
+	curl_global_cleanup();
 	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped\"}\n");
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * api.h — the route table: every endpoint colonyd serves, one handler each.
- * Handlers live one file per resource (workspaces.c, memory.c, health.c).
+ * Handlers live one file per resource (workspaces.c, memory.c, schedules.c, inbox.c,
+ * health.c).
  */
 #ifndef COLONY_API_H
 #define COLONY_API_H
@@ -21,5 +22,19 @@ void api_mem_list(co_http_req *r);
 void api_mem_get(co_http_req *r);
 void api_mem_put(co_http_req *r);
 void api_mem_delete(co_http_req *r);
+
+void api_sched_create(co_http_req *r);
+void api_sched_list(co_http_req *r);
+void api_sched_get(co_http_req *r);
+void api_sched_patch(co_http_req *r);
+void api_sched_delete(co_http_req *r);
+void api_sched_run(co_http_req *r);
+void api_sched_history(co_http_req *r);
+
+void api_inbox_enqueue(co_http_req *r);
+void api_inbox_list(co_http_req *r);
+void api_inbox_get(co_http_req *r);
+void api_inbox_claim(co_http_req *r);
+void api_inbox_ack(co_http_req *r);
 
 #endif

@@ -39,6 +39,10 @@ typedef void (*co_handler)(co_http_req *r);
 enum {
 	CO_ROUTE_BLOCKING = 1 << 0,  /* runs on a worker thread or the store's executor (writes) */
 	CO_ROUTE_JSON_BODY = 1 << 1, /* body parsed (or refused 400/415) before the handler runs */
+	/* A write with effects outside the store (a webhook): it runs on a worker thread,
+	 * never inside the executor's shared transaction, so its store calls have committed
+	 * when they return and the outside effect follows a durable write. */
+	CO_ROUTE_WORKER = 1 << 2,
 };
 
 typedef struct {
@@ -85,6 +89,10 @@ json_t *co_req_json_or_reply(co_http_req *r);
 
 /* Replies `status` with the JSON in b (taken; b is left empty). */
 void co_reply_json(co_http_req *r, unsigned status, co_buf *b);
+/* Replies `status` (204) with no body. */
+void co_reply_empty(co_http_req *r, unsigned status);
+/* Did the request carry a body? (For routes whose body is optional.) */
+bool co_req_has_body(co_http_req *r);
 /* Adds a response header (copied). At most a few per reply. */
 void co_reply_header(co_http_req *r, const char *name, const char *value);
 

@@ -233,6 +233,18 @@ void co_reply_json(co_http_req *r, unsigned status, co_buf *b)
 	set_reply(r, status, data, len);
 }
 
+void co_reply_empty(co_http_req *r, unsigned status)
+{
+	char *data = strdup("");
+	if (!data) {
+		co_reply_error(r, 500, "out_of_memory", NULL, "out of memory building the reply");
+		return;
+	}
+	set_reply(r, status, data, 0);
+}
+
+bool co_req_has_body(co_http_req *r) { return r->body_len > 0; }
+
 void co_reply_header(co_http_req *r, const char *name, const char *value)
 {
 	if (r->nhdr == MAX_REPLY_HEADERS)
@@ -422,7 +434,8 @@ static bool queue_blocking(co_http_req *r)
 {
 	co_server *srv = r->srv;
 	co_store *store = srv->store;
-	if (store->ops->exec_batched && (r->route->flags & CO_ROUTE_BLOCKING)) {
+	if (store->ops->exec_batched && (r->route->flags & CO_ROUTE_BLOCKING) &&
+	    !(r->route->flags & CO_ROUTE_WORKER)) {
 		/* Counted under qmu, against qstopping: once server_free has set qstopping,
 		 * no task can start, so its wait for tasks == 0 is final. */
 		pthread_mutex_lock(&srv->qmu);
@@ -543,7 +556,7 @@ static enum MHD_Result dispatch(co_http_req *r)
 	if ((r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r))
 		return send_reply(r);
 	/* Writes always leave the event thread; reads too when the store's reads block. */
-	if ((r->route->flags & CO_ROUTE_BLOCKING) ||
+	if ((r->route->flags & (CO_ROUTE_BLOCKING | CO_ROUTE_WORKER)) ||
 	    !(r->srv->store->ops->flags & CO_STORE_READS_INLINE)) {
 		if (queue_blocking(r))
 			return MHD_YES;

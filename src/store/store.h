@@ -22,12 +22,14 @@
 #ifndef COLONY_STORE_H
 #define COLONY_STORE_H
 
+#include "../core/inbox.h"
 #include "../core/memory.h"
+#include "../core/schedule.h"
 #include "../core/workspace.h"
 
 #include <stdbool.h>
 
-#define CO_STORE_OPS_VERSION 1
+#define CO_STORE_OPS_VERSION 2
 
 typedef enum {
 	CO_CONFLICT_NONE = 0,
@@ -36,6 +38,8 @@ typedef enum {
 	CO_CONFLICT_REMOVED,      /* the workspace is a tombstone */
 	CO_CONFLICT_CONFIRM,      /* delete with live children and no confirm; children set */
 	CO_CONFLICT_VERSION,      /* memory precondition failed; current_version set */
+	CO_CONFLICT_STATE,        /* the row's state forbids it (status, attempts set) */
+	CO_CONFLICT_STALE,        /* an ack fenced by an attempt that is no longer current */
 } co_conflict_kind;
 
 typedef struct {
@@ -43,9 +47,25 @@ typedef struct {
 	co_id existing_id;
 	int64_t current_version; /* 0: the key is absent */
 	co_ws_list children;     /* CO_CONFLICT_CONFIRM: the live direct children */
+	char status[16];         /* CO_CONFLICT_STATE/STALE: the message's status */
+	int64_t attempts;        /* CO_CONFLICT_STALE: its current attempt */
 } co_conflict;
 
+/* A page of a list ordered by id: ids strictly greater than `after` (or, for newest-first
+ * lists, strictly smaller), at most `limit`. */
+typedef struct {
+	bool has_after;
+	co_id after;
+	int limit;
+} co_page;
+
 void co_conflict_clear(co_conflict *c);
+
+/* For backends, under the message's row lock: may `ack` apply to message m as it is now?
+ * CO_OK: yes. 1: it is the same ack again (answer m unchanged). CO_ECONFLICT with conflict
+ * set: not claimed, acked the other way, or dead (CO_CONFLICT_STATE), or claimed under
+ * another attempt than the ack names (CO_CONFLICT_STALE). */
+int co_inbox_ack_decide(const co_inbox_msg *m, const co_inbox_ack *ack, co_conflict *conflict);
 
 typedef struct {
 	bool confirm; /* allow removing a workspace that has live children */
@@ -119,6 +139,63 @@ typedef struct {
 	/* Deletes a live key; if_match_version CO_MEM_ANY or ≥ 1. Absent: CO_ENOTFOUND. */
 	int (*mem_delete)(co_store *s, const co_id *ws, const char *key, int64_t if_match_version,
 			  co_conflict *conflict);
+
+	/* ---- schedules (SPEC §5; core/schedule.h) ---------------------------------------- */
+
+	/* Creates a schedule of in->workspace_id from `in` (name, cron_expr, timezone, prompt,
+	 * enabled, source, next_run_at). The store assigns id and times. Absent workspace:
+	 * CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED; name taken in the workspace: CO_EEXISTS
+	 * (existing_id). */
+	int (*sched_create)(co_store *s, const co_schedule *in, co_schedule *out,
+			    co_conflict *conflict);
+	/* The schedule sid of workspace ws; CO_ENOTFOUND if either is absent or sid is not ws's. */
+	int (*sched_get)(co_store *s, const co_id *ws, const co_id *sid, co_schedule *out);
+	/* The workspace's schedules by id (CO_ENOTFOUND: no such workspace). */
+	int (*sched_list)(co_store *s, const co_id *ws, const co_page *p, co_sched_list *out);
+	/* Applies p with co_sched_apply_patch() to the current row, under the row's lock, and
+	 * writes only the PATCH fields and next_run_at (schedule.h note 3). Errors as create,
+	 * plus CO_EINVAL if the resulting expression/zone pair never fires. */
+	int (*sched_patch)(co_store *s, const co_id *ws, const co_id *sid, const co_sched_patch *p,
+			   co_schedule *out, co_conflict *conflict);
+	/* Deletes the schedule and its history; its inbox messages stay. */
+	int (*sched_delete)(co_store *s, const co_id *ws, const co_id *sid);
+	/* Runs of the schedule, newest first (p->after: runs older than that one). */
+	int (*sched_history)(co_store *s, const co_id *ws, const co_id *sid, const co_page *p,
+			     co_sched_run_list *out);
+	/* Enabled schedules of live workspaces with next_run_at <= now, oldest slot first. */
+	int (*sched_due)(co_store *s, co_usec_t now, int limit, co_sched_list *out);
+	/* Fires one slot in ONE transaction: the conditional update that claims the slot
+	 * (cron: compare-and-set of next_run_at, cron_expr, timezone, enabled; it also marks
+	 * the run fields), the history row and the inbox message. A cron fire whose
+	 * compare-and-set fails (another scheduler fired it, or it was edited or disabled)
+	 * is CO_ECONFLICT/STATE and changes nothing. Manual: CO_ENOTFOUND / REMOVED as get. */
+	int (*sched_fire)(co_store *s, const co_sched_fire *f, co_sched_fired *out,
+			  co_conflict *conflict);
+	/* Records a webhook delivery's outcome ("delivered" or "error" + message) on the run,
+	 * and on the schedule if that run is still its last and still "fired". */
+	int (*sched_mark)(co_store *s, const co_id *run_id, const char *status, const char *error);
+
+	/* ---- inbox (SPEC §6; core/inbox.h) ------------------------------------------------ */
+
+	/* Enqueues in (body, priority, idempotency_key, max_attempts) into workspace ws.
+	 * With a key the workspace already used: *created = false and *out is that message.
+	 * Absent workspace: CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED. */
+	int (*inbox_enqueue)(co_store *s, const co_id *ws, const co_inbox_msg *in, co_inbox_msg *out,
+			     bool *created, co_conflict *conflict);
+	int (*inbox_get)(co_store *s, const co_id *ws, const co_id *mid, co_inbox_msg *out);
+	/* Messages by id, optionally of one status (CO_ENOTFOUND: no such workspace). */
+	int (*inbox_list)(co_store *s, const co_id *ws, const co_inbox_filter *f, co_inbox_list *out);
+	/* Atomically: dead-letters the workspace's messages whose lease ended on their last
+	 * attempt, then claims up to c->max claimable messages (queued, or claimed with an
+	 * ended lease) in claim order, each attempts + 1 under a lease of c->lease_seconds.
+	 * No message is handed to two concurrent claimers. */
+	int (*inbox_claim)(co_store *s, const co_id *ws, const co_inbox_claim *c, co_inbox_list *out,
+			   co_conflict *conflict);
+	/* Acks a claimed message (inbox.h note 3) and, in the same transaction, reports a
+	 * schedule's run outcome. Not claimed / already acked otherwise / dead:
+	 * CO_ECONFLICT/STATE; fenced by a stale attempt: CO_ECONFLICT/STALE. */
+	int (*inbox_ack)(co_store *s, const co_id *ws, const co_id *mid, const co_inbox_ack *a,
+			 co_inbox_msg *out, co_conflict *conflict);
 
 	/* Optional (NULL if the backend has none): queues t to run on the writer thread so
 	 * that whole requests share one commit without a thread of their own waiting for it.

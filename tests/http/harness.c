@@ -45,6 +45,7 @@ void th_server_start(th_server *s, const char *const *extra_args)
 {
 	pthread_once(&curl_once, curl_init_once);
 	memset(s, 0, sizeof *s);
+	s->args = extra_args;
 	snprintf(s->dir, sizeof s->dir, "/tmp/colony-test-XXXXXX");
 	if (!mkdtemp(s->dir))
 		fail_msg("mkdtemp: %s", strerror(errno));
@@ -62,16 +63,23 @@ void th_server_start(th_server *s, const char *const *extra_args)
 	spawn(s, extra_args);
 }
 
-void th_server_restart(th_server *s) { spawn(s, NULL); }
+void th_server_restart(th_server *s) { spawn(s, s->args); }
 
 void th_server_start_replica(th_server *s, const th_server *first)
 {
+	th_server_start_replica_args(s, first, NULL);
+}
+
+void th_server_start_replica_args(th_server *s, const th_server *first,
+				  const char *const *extra_args)
+{
 	memset(s, 0, sizeof *s);
+	s->args = extra_args;
 	snprintf(s->dir, sizeof s->dir, "/tmp/colony-test-XXXXXX");
 	if (!mkdtemp(s->dir))
 		fail_msg("mkdtemp: %s", strerror(errno));
 	snprintf(s->db, sizeof s->db, "%s", first->db);
-	spawn(s, NULL);
+	spawn(s, extra_args);
 }
 
 static void spawn(th_server *s, const char *const *extra_args)

@@ -26,6 +26,7 @@ typedef struct {
 	char dir[256];
 	char db[300];      /* SQLite file, or a PostgreSQL URL (COLONY_TEST_BACKEND=postgres) */
 	char base[64]; /* "http://127.0.0.1:PORT" */
+	const char *const *args; /* extra colonyd arguments (caller-owned), reused on restart */
 } th_server;
 
 typedef struct {
@@ -46,6 +47,9 @@ typedef struct th_client th_client;
 void th_server_start(th_server *s, const char *const *extra_args);
 /* Starts another colonyd on the database of `first` (a replica), in its own directory. */
 void th_server_start_replica(th_server *s, const th_server *first);
+/* The same, with its own extra arguments (NULL-terminated, caller-owned). */
+void th_server_start_replica_args(th_server *s, const th_server *first,
+				  const char *const *extra_args);
 /* Stops it; returns its exit status (0 = clean), or -1 if it died by a signal. */
 int th_server_stop(th_server *s);
 /* Stops it but keeps its directory and database, for th_server_restart(). */

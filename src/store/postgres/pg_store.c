@@ -27,8 +27,10 @@
 #include "pg_store.h"
 #include "../../core/err.h"
 #include "../migration.h"
+#include "pg_internal.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,7 +42,6 @@ extern const int co_pg_migrations_count;
 
 #define TREE_LOCK 0x636f6c6f6e790001LL    /* "colony" + 1 */
 #define MIGRATE_LOCK 0x636f6c6f6e790002LL /* "colony" + 2 */
-#define PG_ERETRY (-100)                  /* internal: retry the transaction */
 #define MAX_RETRIES 20
 #define NIL_UUID "00000000-0000-0000-0000-000000000000"
 
@@ -177,25 +178,9 @@ static const struct {
 /* Connections and errors                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-typedef struct {
-	PGconn *conn;
-	uint64_t prepared; /* bit i: statement i is prepared on this connection */
-	bool broken;       /* reset before next use */
-} pg_conn;
-
-typedef struct {
-	co_store base;
-	char *conninfo;
-	pg_conn *conns;
-	int nconns;
-	int *free_conns;
-	int nfree;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-} pg_store;
 
 /* Translates a failed result (or a dead connection) into a core code. The one place. */
-static int pg_fail(pg_conn *c, PGresult *res, const char *what)
+int pg_fail(pg_conn *c, PGresult *res, const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->conn);
@@ -228,7 +213,7 @@ static void ignore_notice(void *arg, const char *message)
 
 static int conn_open(pg_store *s, pg_conn *c)
 {
-	c->prepared = 0;
+	memset(c->prepared, 0, sizeof c->prepared);
 	c->broken = false;
 	c->conn = PQconnectdb(s->conninfo);
 	if (PQstatus(c->conn) != CONNECTION_OK) {
@@ -262,7 +247,7 @@ static int conn_open(pg_store *s, pg_conn *c)
 	return CO_OK;
 }
 
-static pg_conn *conn_get(pg_store *s)
+pg_conn *pg_conn_get(pg_store *s)
 {
 	pthread_mutex_lock(&s->mu);
 	while (s->nfree == 0)
@@ -278,7 +263,7 @@ static pg_conn *conn_get(pg_store *s)
 	return c;
 }
 
-static void conn_put(pg_store *s, pg_conn *c)
+void pg_conn_put(pg_store *s, pg_conn *c)
 {
 	if (c->conn && PQtransactionStatus(c->conn) != PQTRANS_IDLE)
 		c->broken = true; /* never hand out a connection inside a transaction */
@@ -288,26 +273,31 @@ static void conn_put(pg_store *s, pg_conn *c)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* Runs prepared statement `id` with text parameters (NULL = SQL NULL). On CO_OK *out is
- * the result (PQclear it); on failure the error is set and *out is NULL. */
-static int run(pg_conn *c, int id, const char *const *params, PGresult **out)
+/* Runs the statement in cache slot `slot` (prepared on this connection on first use)
+ * with text parameters (NULL = SQL NULL). On CO_OK *out is the result (PQclear it); on
+ * failure the error is set and *out is NULL. */
+static int run_slot(pg_conn *c, int slot, const char *sql, int nparams, const char *const *params,
+		    PGresult **out)
 {
 	*out = NULL;
 	if (!c->conn)
 		return co_err_set(CO_EUNAVAIL, "no database connection");
+	if (slot >= PG_STMT_MAX)
+		return co_err_set(CO_EINTERNAL, "too many statements: raise PG_STMT_MAX");
 	char name[16];
-	snprintf(name, sizeof name, "s%d", id);
-	if (!(c->prepared & (1ULL << id))) {
-		PGresult *p = PQprepare(c->conn, name, stmts[id].sql, stmts[id].nparams, NULL);
+	snprintf(name, sizeof name, "s%d", slot);
+	uint64_t bit = 1ULL << (slot % 64);
+	if (!(c->prepared[slot / 64] & bit)) {
+		PGresult *p = PQprepare(c->conn, name, sql, nparams, NULL);
 		if (PQresultStatus(p) != PGRES_COMMAND_OK) {
 			int rc = pg_fail(c, p, "preparing");
 			PQclear(p);
 			return rc;
 		}
 		PQclear(p);
-		c->prepared |= 1ULL << id;
+		c->prepared[slot / 64] |= bit;
 	}
-	PGresult *res = PQexecPrepared(c->conn, name, stmts[id].nparams, params, NULL, NULL, 0);
+	PGresult *res = PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		int rc = pg_fail(c, res, "running a statement");
@@ -318,9 +308,36 @@ static int run(pg_conn *c, int id, const char *const *params, PGresult **out)
 	return CO_OK;
 }
 
-/* A single statement outside in_tx() has no transaction to retry: a serialization
+/* Runs this file's statement `id`; see run_slot. */
+static int run(pg_conn *c, int id, const char *const *params, PGresult **out)
+{
+	return run_slot(c, id, stmts[id].sql, stmts[id].nparams, params, out);
+}
+
+_Static_assert(ST_COUNT < PG_STMT_MAX, "raise PG_STMT_MAX");
+static _Atomic int next_dyn_slot = ST_COUNT;
+
+int pg_run(pg_conn *c, pg_sql *q, const char *const *params, PGresult **out)
+{
+	int slot = atomic_load(&q->slot);
+	if (slot == 0) {
+		int mine = atomic_fetch_add(&next_dyn_slot, 1), expected = 0;
+		slot = atomic_compare_exchange_strong(&q->slot, &expected, mine) ? mine : expected;
+	}
+	return run_slot(c, slot, q->sql, q->nparams, params, out);
+}
+
+int pg_run0(pg_conn *c, pg_sql *q, const char *const *params)
+{
+	PGresult *res;
+	int rc = pg_run(c, q, params, &res);
+	PQclear(res);
+	return rc;
+}
+
+/* A single statement outside pg_in_tx() has no transaction to retry: a serialization
  * failure or deadlock there is answered as "busy, try again" (503), never as a 500. */
-static int no_retry(int rc)
+int pg_no_retry(int rc)
 {
 	return rc == PG_ERETRY ? co_err_set(CO_EUNAVAIL, "%s", co_err_msg()) : rc;
 }
@@ -334,7 +351,7 @@ static int run0(pg_conn *c, int id, const char *const *params)
 	return rc;
 }
 
-static int simple(pg_conn *c, const char *sql)
+static int pg_simple(pg_conn *c, const char *sql)
 {
 	if (!c->conn)
 		return co_err_set(CO_EUNAVAIL, "no database connection");
@@ -347,20 +364,20 @@ static int simple(pg_conn *c, const char *sql)
 /* Runs fn(c, arg) in a transaction on a pooled connection, retrying it whole on a
  * serialization failure or deadlock. fn must leave its outputs only on CO_OK, or be
  * safe to run again. */
-static int in_tx(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
+int pg_in_tx(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
 {
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	int rc = CO_OK;
 	for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
-		rc = simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
+		rc = pg_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
 		if (rc == CO_OK)
 			rc = fn(c, arg);
 		if (rc == CO_OK)
-			rc = simple(c, "COMMIT");
+			rc = pg_simple(c, "COMMIT");
 		else if (c->conn && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
 			char msg[CO_ERR_MSG_MAX];
 			snprintf(msg, sizeof msg, "%s", co_err_msg());
-			simple(c, "ROLLBACK");
+			pg_simple(c, "ROLLBACK");
 			co_err_set(rc, "%s", msg);
 		}
 		if (rc != PG_ERETRY)
@@ -368,7 +385,7 @@ static int in_tx(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
 	}
 	if (rc == PG_ERETRY)
 		rc = co_err_set(CO_EUNAVAIL, "gave up after %d serialization retries", MAX_RETRIES);
-	conn_put(s, c);
+	pg_conn_put(s, c);
 	return rc;
 }
 
@@ -376,39 +393,85 @@ static int in_tx(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
 /* Workspaces                                                                           */
 /* ------------------------------------------------------------------------------------ */
 
-static char *val(PGresult *r, int row, int col)
+char *pg_val(PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-static int64_t ival(PGresult *r, int row, int col)
+int64_t pg_ival(PGresult *r, int row, int col)
 {
-	const char *v = val(r, row, col);
+	const char *v = pg_val(r, row, col);
 	return v ? strtoll(v, NULL, 10) : 0;
 }
 
-static char *dup_or_null(const char *v) { return v ? strdup(v) : NULL; }
+char *pg_dup(const char *v) { return v ? strdup(v) : NULL; }
+
+void pg_id(PGresult *r, int row, int col, co_id *out)
+{
+	const char *v = pg_val(r, row, col);
+	snprintf(out->s, sizeof out->s, "%s", v ? v : "");
+}
+
+int pg_collect(PGresult *r, void **items, size_t *n, size_t size,
+	       int (*read)(PGresult *r, int row, void *item))
+{
+	int rows = PQntuples(r);
+	if (rows == 0)
+		return CO_OK;
+	if (!(*items = calloc((size_t)rows, size)))
+		return co_err_set(CO_ENOMEM, "out of memory");
+	for (int i = 0; i < rows; i++) {
+		int rc = read(r, i, (char *)*items + *n * size);
+		if (rc)
+			return rc;
+		(*n)++;
+	}
+	return CO_OK;
+}
+
+const char *pg_i64(char buf[24], int64_t v)
+{
+	snprintf(buf, 24, "%lld", (long long)v);
+	return buf;
+}
+
+int pg_check_ws_writable(pg_conn *c, const co_id *ws, co_conflict *conflict)
+{
+	const char *p[] = {ws->s};
+	PGresult *r;
+	int rc = run(c, ST_WS_STATUS_SHARE, p, &r);
+	if (rc)
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = co_err_set(CO_ENOTFOUND, "workspace %s not found", ws->s);
+	else if (!strcmp(pg_val(r, 0, 0), "removed")) {
+		conflict->kind = CO_CONFLICT_REMOVED;
+		rc = co_err_set(CO_ECONFLICT, "workspace %s is removed", ws->s);
+	}
+	PQclear(r);
+	return rc;
+}
 
 static int read_ws(PGresult *r, int row, co_workspace *w)
 {
 	memset(w, 0, sizeof *w);
-	snprintf(w->id.s, sizeof w->id.s, "%s", val(r, row, 0));
-	if (val(r, row, 1)) {
+	snprintf(w->id.s, sizeof w->id.s, "%s", pg_val(r, row, 0));
+	if (pg_val(r, row, 1)) {
 		w->has_parent = true;
-		snprintf(w->parent_id.s, sizeof w->parent_id.s, "%s", val(r, row, 1));
+		snprintf(w->parent_id.s, sizeof w->parent_id.s, "%s", pg_val(r, row, 1));
 	}
-	w->name = dup_or_null(val(r, row, 2));
-	w->role = dup_or_null(val(r, row, 3));
-	w->runtime = dup_or_null(val(r, row, 4));
-	if ((w->has_tier = val(r, row, 5) != NULL))
-		w->tier = ival(r, row, 5);
-	w->url = dup_or_null(val(r, row, 6));
-	if ((w->has_max_tasks = val(r, row, 7) != NULL))
-		w->max_concurrent_tasks = ival(r, row, 7);
-	co_ws_status_parse(val(r, row, 8), &w->status);
-	w->created_at = ival(r, row, 9);
-	w->updated_at = ival(r, row, 10);
-	w->removed_at = ival(r, row, 11);
+	w->name = pg_dup(pg_val(r, row, 2));
+	w->role = pg_dup(pg_val(r, row, 3));
+	w->runtime = pg_dup(pg_val(r, row, 4));
+	if ((w->has_tier = pg_val(r, row, 5) != NULL))
+		w->tier = pg_ival(r, row, 5);
+	w->url = pg_dup(pg_val(r, row, 6));
+	if ((w->has_max_tasks = pg_val(r, row, 7) != NULL))
+		w->max_concurrent_tasks = pg_ival(r, row, 7);
+	co_ws_status_parse(pg_val(r, row, 8), &w->status);
+	w->created_at = pg_ival(r, row, 9);
+	w->updated_at = pg_ival(r, row, 10);
+	w->removed_at = pg_ival(r, row, 11);
 	if (!w->name) {
 		co_workspace_clear(w);
 		return co_err_set(CO_ENOMEM, "out of memory reading a workspace");
@@ -466,7 +529,7 @@ static int check_parent(pg_conn *c, const co_id *parent)
 		return rc;
 	if (PQntuples(r) == 0)
 		rc = co_err_set(CO_ENOTFOUND, "parent workspace %s not found", parent->s);
-	else if (!strcmp(val(r, 0, 0), "removed"))
+	else if (!strcmp(pg_val(r, 0, 0), "removed"))
 		rc = co_err_set(CO_ENOTFOUND, "parent workspace %s is removed", parent->s);
 	PQclear(r);
 	return rc;
@@ -486,7 +549,7 @@ static int name_taken(pg_conn *c, const co_workspace *w, co_conflict *conflict)
 		return co_err_set(PG_ERETRY, "the holder of the name went away; retrying");
 	}
 	conflict->kind = CO_CONFLICT_NAME_TAKEN;
-	snprintf(conflict->existing_id.s, sizeof conflict->existing_id.s, "%s", val(r, 0, 0));
+	snprintf(conflict->existing_id.s, sizeof conflict->existing_id.s, "%s", pg_val(r, 0, 0));
 	PQclear(r);
 	return co_err_set(CO_EEXISTS, "a workspace named '%s' already exists under this parent",
 			  w->name);
@@ -545,16 +608,16 @@ static int tx_ws_create(pg_conn *c, void *arg)
 static int pg_ws_create(co_store *s, const co_workspace *in, co_workspace *out, co_conflict *conflict)
 {
 	struct ws_create_args a = {in, out, conflict};
-	return in_tx((pg_store *)s, tx_ws_create, &a);
+	return pg_in_tx((pg_store *)s, tx_ws_create, &a);
 }
 
 static int pg_ws_get(co_store *base, const co_id *id, co_workspace *out)
 {
 	pg_store *s = (pg_store *)base;
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	int rc = select_ws(c, ST_WS_SELECT, id->s, out);
-	conn_put(s, c);
-	return no_retry(rc);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
 }
 
 static int pg_ws_list(co_store *base, const co_ws_filter *f, co_ws_list *out)
@@ -570,14 +633,14 @@ static int pg_ws_list(co_store *base, const co_ws_filter *f, co_ws_list *out)
 		f->has_after ? f->after.s : NIL_UUID,
 		limit,
 	};
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	PGresult *r;
 	int rc = run(c, ST_WS_LIST, p, &r);
 	if (rc == CO_OK)
 		rc = collect_ws(r, out);
 	PQclear(r);
-	conn_put(s, c);
-	return no_retry(rc);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
 }
 
 struct ws_patch_args {
@@ -649,13 +712,13 @@ static int pg_ws_patch(co_store *base, const co_id *id, const co_ws_patch *p, co
 {
 	pg_store *s = (pg_store *)base;
 	struct ws_patch_args a = {.id = id, .p = p, .out = out, .conflict = conflict};
-	int rc = in_tx(s, tx_ws_patch, &a);
+	int rc = pg_in_tx(s, tx_ws_patch, &a);
 	if (rc == CO_EEXISTS && a.name_clash) {
-		pg_conn *c = conn_get(s);
+		pg_conn *c = pg_conn_get(s);
 		rc = name_taken(c, &a.wanted, conflict);
 		if (rc == PG_ERETRY)
 			rc = co_err_set(CO_EUNAVAIL, "the name's holder changed concurrently; retry");
-		conn_put(s, c);
+		pg_conn_put(s, c);
 	}
 	co_workspace_clear(&a.wanted);
 	return rc;
@@ -682,7 +745,7 @@ static int tx_ws_delete(pg_conn *c, void *arg)
 		PQclear(r);
 		return co_err_set(CO_ENOTFOUND, "workspace %s not found", a->id->s);
 	}
-	bool removed = !strcmp(val(r, 0, 0), "removed");
+	bool removed = !strcmp(pg_val(r, 0, 0), "removed");
 	PQclear(r);
 	if (!removed && !a->o->confirm) {
 		if ((rc = run(c, ST_WS_LIVE_CHILDREN, p, &r)))
@@ -714,7 +777,7 @@ static int tx_ws_delete(pg_conn *c, void *arg)
 		return co_err_set(CO_ENOMEM, "out of memory");
 	}
 	for (int i = 0; i < n; i++)
-		snprintf(a->out->ids[a->out->n++].s, sizeof(co_id), "%s", val(r, i, 0));
+		snprintf(a->out->ids[a->out->n++].s, sizeof(co_id), "%s", pg_val(r, i, 0));
 	PQclear(r);
 	return CO_OK;
 }
@@ -723,7 +786,7 @@ static int pg_ws_delete(co_store *s, const co_id *id, const co_ws_delete_opts *o
 			co_conflict *conflict)
 {
 	struct ws_delete_args a = {id, o, out, conflict};
-	return in_tx((pg_store *)s, tx_ws_delete, &a);
+	return pg_in_tx((pg_store *)s, tx_ws_delete, &a);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -736,27 +799,27 @@ static int pg_mem_get(co_store *base, const co_id *ws, const char *key, co_mem_e
 	char now[24];
 	snprintf(now, sizeof now, "%lld", (long long)co_clock_now_us());
 	const char *p[] = {ws->s, key, now};
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	PGresult *r;
 	int rc = run(c, ST_MEM_GET, p, &r);
 	if (rc == CO_OK) {
 		if (PQntuples(r) == 0) {
 			rc = co_err_set(CO_ENOTFOUND, "workspace %s not found", ws->s);
-		} else if (!val(r, 0, 2)) {
+		} else if (!pg_val(r, 0, 2)) {
 			rc = co_err_set(CO_ENOTFOUND, "key not found");
 		} else {
 			memset(out, 0, sizeof *out);
 			out->key = strdup(key);
-			out->value_json = dup_or_null(val(r, 0, 1));
-			out->version = ival(r, 0, 2);
-			out->expires_at = ival(r, 0, 3);
-			out->updated_at = ival(r, 0, 4);
+			out->value_json = pg_dup(pg_val(r, 0, 1));
+			out->version = pg_ival(r, 0, 2);
+			out->expires_at = pg_ival(r, 0, 3);
+			out->updated_at = pg_ival(r, 0, 4);
 			rc = out->key && out->value_json ? CO_OK : co_err_set(CO_ENOMEM, "out of memory");
 		}
 		PQclear(r);
 	}
-	conn_put(s, c);
-	return no_retry(rc);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
 }
 
 static int pg_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, co_mem_list *out)
@@ -771,7 +834,7 @@ static int pg_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, 
 	snprintf(now, sizeof now, "%lld", (long long)co_clock_now_us());
 	snprintf(limit, sizeof limit, "%d", f->limit);
 	const char *p[] = {ws->s, prefix, bounded ? upper : NULL, f->after ? f->after : "", now, limit};
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	PGresult *r = NULL;
 	const char *q[] = {ws->s};
 	int rc = run(c, ST_WS_STATUS, q, &r);
@@ -786,19 +849,19 @@ static int pg_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, 
 			rc = co_err_set(CO_ENOMEM, "out of memory");
 		for (int i = 0; rc == CO_OK && i < n; i++) {
 			co_mem_entry *e = &out->items[out->n++];
-			e->key = dup_or_null(val(r, i, 0));
-			e->value_json = dup_or_null(val(r, i, 1));
-			e->version = ival(r, i, 2);
-			e->expires_at = ival(r, i, 3);
-			e->updated_at = ival(r, i, 4);
+			e->key = pg_dup(pg_val(r, i, 0));
+			e->value_json = pg_dup(pg_val(r, i, 1));
+			e->version = pg_ival(r, i, 2);
+			e->expires_at = pg_ival(r, i, 3);
+			e->updated_at = pg_ival(r, i, 4);
 			if (!e->key || !e->value_json)
 				rc = co_err_set(CO_ENOMEM, "out of memory");
 		}
 		PQclear(r);
 	}
-	conn_put(s, c);
+	pg_conn_put(s, c);
 	free(upper);
-	return no_retry(rc);
+	return pg_no_retry(rc);
 }
 
 /* A write changed nothing: find out why and say it the way the contract does. */
@@ -814,12 +877,12 @@ static int diagnose(pg_conn *c, const co_id *ws, const char *key, const char *no
 		PQclear(r);
 		return co_err_set(CO_ENOTFOUND, "workspace %s not found", ws->s);
 	}
-	if (!strcmp(val(r, 0, 0), "removed")) {
+	if (!strcmp(pg_val(r, 0, 0), "removed")) {
 		PQclear(r);
 		conflict->kind = CO_CONFLICT_REMOVED;
 		return co_err_set(CO_ECONFLICT, "workspace %s is removed", ws->s);
 	}
-	int64_t cur = ival(r, 0, 1);
+	int64_t cur = pg_ival(r, 0, 1);
 	PQclear(r);
 	conflict->kind = CO_CONFLICT_VERSION;
 	conflict->current_version = cur;
@@ -839,18 +902,18 @@ static int pg_mem_put(co_store *base, const co_id *ws, const co_mem_put *put, in
 	int id = put->if_match_version == CO_MEM_ANY ? ST_MEM_UPSERT
 		 : put->if_match_version == 0        ? ST_MEM_CREATE
 						     : ST_MEM_CAS;
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	PGresult *r;
 	int rc = run(c, id, p, &r); /* autocommit: one statement decides */
 	if (rc == CO_OK) {
 		if (PQntuples(r) > 0)
-			*version_out = ival(r, 0, 0);
+			*version_out = pg_ival(r, 0, 0);
 		else
 			rc = diagnose(c, ws, put->key, now, put->if_match_version, conflict);
 		PQclear(r);
 	}
-	conn_put(s, c);
-	return no_retry(rc);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
 }
 
 static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64_t if_match_version,
@@ -861,7 +924,7 @@ static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64
 	snprintf(now, sizeof now, "%lld", (long long)co_clock_now_us());
 	snprintf(ver, sizeof ver, "%lld", (long long)if_match_version);
 	const char *p[] = {ws->s, key, now, ver};
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	PGresult *r;
 	int rc = run(c, ST_MEM_DELETE, p, &r);
 	if (rc == CO_OK) {
@@ -876,8 +939,8 @@ static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64
 			}
 		}
 	}
-	conn_put(s, c);
-	return no_retry(rc);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -890,7 +953,7 @@ static int migrate(pg_conn *c)
 	char lock[64];
 	snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%lld)", (long long)MIGRATE_LOCK);
 	for (;;) {
-		int rc = simple(c, "BEGIN");
+		int rc = pg_simple(c, "BEGIN");
 		PGresult *r = NULL;
 		if (rc == CO_OK) {
 			r = PQexec(c->conn, lock);
@@ -898,7 +961,7 @@ static int migrate(pg_conn *c)
 			PQclear(r);
 		}
 		if (rc == CO_OK)
-			rc = simple(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer "
+			rc = pg_simple(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer "
 				       "PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)");
 		int cur = 0;
 		if (rc == CO_OK) {
@@ -915,7 +978,7 @@ static int migrate(pg_conn *c)
 					"(which knows up to %d); upgrade colonyd",
 					cur, newest);
 		if (rc == CO_OK && cur == newest)
-			return simple(c, "COMMIT");
+			return pg_simple(c, "COMMIT");
 		if (rc == CO_OK) {
 			const co_migration *m = &co_pg_migrations[cur];
 			r = PQexec(c->conn, m->up);
@@ -926,15 +989,15 @@ static int migrate(pg_conn *c)
 				snprintf(ins, sizeof ins,
 					 "INSERT INTO schema_migrations VALUES (%d, '%s', %lld)",
 					 m->version, m->name, (long long)co_clock_now_us());
-				rc = simple(c, ins);
+				rc = pg_simple(c, ins);
 			}
 		}
 		if (rc == CO_OK)
-			rc = simple(c, "COMMIT");
+			rc = pg_simple(c, "COMMIT");
 		if (rc) {
 			char msg[CO_ERR_MSG_MAX];
 			snprintf(msg, sizeof msg, "%s", co_err_msg());
-			simple(c, "ROLLBACK");
+			pg_simple(c, "ROLLBACK");
 			return co_err_set(rc, "migrating PostgreSQL: %s", msg);
 		}
 	}
@@ -943,10 +1006,10 @@ static int migrate(pg_conn *c)
 static int pg_health(co_store *base)
 {
 	pg_store *s = (pg_store *)base;
-	pg_conn *c = conn_get(s);
+	pg_conn *c = pg_conn_get(s);
 	int rc = run0(c, ST_HEALTH, NULL);
-	conn_put(s, c);
-	return no_retry(rc);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
 }
 
 static void pg_close(co_store *base)
@@ -978,6 +1041,20 @@ static const co_store_ops pg_ops = {
 	.mem_list = pg_mem_list,
 	.mem_put = pg_mem_put,
 	.mem_delete = pg_mem_delete,
+	.sched_create = pg_sched_create,
+	.sched_get = pg_sched_get,
+	.sched_list = pg_sched_list,
+	.sched_patch = pg_sched_patch,
+	.sched_delete = pg_sched_delete,
+	.sched_history = pg_sched_history,
+	.sched_due = pg_sched_due,
+	.sched_fire = pg_sched_fire,
+	.sched_mark = pg_sched_mark,
+	.inbox_enqueue = pg_inbox_enqueue,
+	.inbox_get = pg_inbox_get,
+	.inbox_list = pg_inbox_list,
+	.inbox_claim = pg_inbox_claim,
+	.inbox_ack = pg_inbox_ack,
 	.exec_batched = NULL, /* writes run on the HTTP worker pool */
 };
 

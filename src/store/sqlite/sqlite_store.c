@@ -48,6 +48,7 @@
 #include <stdatomic.h>
 #include "../../core/err.h"
 #include "migrate.h"
+#include "sqlite_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,16 +180,9 @@ static const char *const sql_text[ST_COUNT] = {
 #define READ_SNAPSHOT_MAX_US 2000
 #define SWEEP_EVERY_US 20000
 
-typedef struct {
-	sqlite3 *db;
-	sqlite3_stmt *st[ST_COUNT]; /* prepared on first use, kept for the connection's life */
-	bool in_txn;                /* readers: a read transaction is open (DESIGN NOTE 8) */
-	uint64_t snap_seq;          /* commit_seq when it began */
-	co_usec_t snap_at;          /* monotonic µs when it began */
-} sq_conn;
 
 /* Translates a SQLite result code into a core code and message. The one place. */
-static int sq_fail(sq_conn *c, int rc, const char *what)
+int sq_fail(sq_conn *c, int rc, const char *what)
 {
 	const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
 	switch (rc & 0xff) {
@@ -211,7 +205,7 @@ static int sq_fail(sq_conn *c, int rc, const char *what)
 }
 
 /* The prepared statement `id` of c, reset and unbound, or NULL with the error set. */
-static sqlite3_stmt *stmt(sq_conn *c, int id)
+static sqlite3_stmt *sq_stmt(sq_conn *c, int id)
 {
 	if (!c->st[id]) {
 		int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
@@ -224,8 +218,59 @@ static sqlite3_stmt *stmt(sq_conn *c, int id)
 	return c->st[id];
 }
 
+_Static_assert(ST_COUNT < SQ_STMT_MAX, "raise SQ_STMT_MAX");
+static _Atomic int next_dyn_slot = ST_COUNT;
+
+sqlite3_stmt *sq_prep(sq_conn *c, sq_sql *q)
+{
+	int slot = atomic_load(&q->slot);
+	if (slot == 0) {
+		int mine = atomic_fetch_add(&next_dyn_slot, 1), expected = 0;
+		slot = atomic_compare_exchange_strong(&q->slot, &expected, mine) ? mine : expected;
+	}
+	if (slot >= SQ_STMT_MAX) {
+		co_err_set(CO_EINTERNAL, "too many statements: raise SQ_STMT_MAX");
+		return NULL;
+	}
+	if (!c->st[slot]) {
+		int rc = sqlite3_prepare_v3(c->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT,
+					    &c->st[slot], NULL);
+		if (rc != SQLITE_OK) {
+			sq_fail(c, rc, "preparing a statement");
+			return NULL;
+		}
+	}
+	return c->st[slot];
+}
+
+int sq_collect(sq_conn *c, sqlite3_stmt *st, void **items, size_t *n, size_t size,
+	       int (*read)(sqlite3_stmt *st, void *item), const char *what)
+{
+	size_t cap = *n;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			void *grown = realloc(*items, cap * size);
+			if (!grown)
+				return co_err_set(CO_ENOMEM, "out of memory (%s)", what);
+			*items = grown;
+		}
+		if ((rc = read(st, (char *)*items + *n * size)))
+			return rc;
+		(*n)++;
+	}
+	return rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, what);
+}
+
+void sq_col_id(sqlite3_stmt *st, int i, co_id *out)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out->s, sizeof out->s, "%s", t ? (const char *)t : "");
+}
+
 /* Resets a statement after use so it holds no read snapshot or locks. */
-static void done(sqlite3_stmt *st)
+void sq_done(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -234,15 +279,15 @@ static void done(sqlite3_stmt *st)
 /* Runs a statement that returns no rows. */
 static int exec_simple(sq_conn *c, int id, const char *what)
 {
-	sqlite3_stmt *st = stmt(c, id);
+	sqlite3_stmt *st = sq_stmt(c, id);
 	if (!st)
 		return CO_EINTERNAL;
 	int rc = sqlite3_step(st);
-	done(st);
+	sq_done(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? CO_OK : sq_fail(c, rc, what);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -250,7 +295,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-static void bind_opt_i64(sqlite3_stmt *st, int i, bool has, int64_t v)
+void sq_bind_opt_i64(sqlite3_stmt *st, int i, bool has, int64_t v)
 {
 	if (has)
 		sqlite3_bind_int64(st, i, v);
@@ -258,7 +303,7 @@ static void bind_opt_i64(sqlite3_stmt *st, int i, bool has, int64_t v)
 		sqlite3_bind_null(st, i);
 }
 
-static char *col_strdup(sqlite3_stmt *st, int i)
+char *sq_col_strdup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t ? strdup((const char *)t) : NULL;
@@ -295,7 +340,7 @@ static int conn_open(const char *path, bool reader, sq_conn *c)
 
 static void conn_close(sq_conn *c)
 {
-	for (int i = 0; i < ST_COUNT; i++)
+	for (int i = 0; i < SQ_STMT_MAX; i++)
 		sqlite3_finalize(c->st[i]);
 	sqlite3_close(c->db);
 	memset(c, 0, sizeof *c);
@@ -315,7 +360,7 @@ typedef struct sq_op {
 	struct sq_op *next;
 } sq_op;
 
-typedef struct {
+struct sq_store {
 	co_store base; /* first: a co_store* is an sq_store* */
 	co_store_opts opts;
 
@@ -351,7 +396,7 @@ typedef struct {
 
 	/* writer statistics (writer thread only; logged at close) */
 	uint64_t st_batches, st_ops, st_run_us, st_commit_us, st_max_batch;
-} sq_store;
+};
 
 static void reader_end(sq_conn *c)
 {
@@ -360,7 +405,7 @@ static void reader_end(sq_conn *c)
 	c->in_txn = false;
 }
 
-static sq_conn *reader_get(sq_store *s)
+sq_conn *sq_reader_get(sq_store *s)
 {
 	pthread_mutex_lock(&s->rmu);
 	while (s->nfree == 0)
@@ -380,7 +425,7 @@ static sq_conn *reader_get(sq_store *s)
 	return c;
 }
 
-static void reader_put(sq_store *s, sq_conn *c)
+void sq_reader_put(sq_store *s, sq_conn *c)
 {
 	if (c->in_txn && sqlite3_get_autocommit(c->db))
 		c->in_txn = false; /* an error ended it */
@@ -484,7 +529,7 @@ static void op_complete(sq_op *op)
 		co_store_task *t = op->task;
 		int rc = op->rc;
 		if (rc)
-			co_err_set(rc, "%s", op->msg); /* done() runs on this thread */
+			co_err_set(rc, "%s", op->msg); /* sq_done() runs on this thread */
 		free(op);
 		t->done(t, rc);
 	} else {
@@ -694,7 +739,7 @@ static int sq_exec_batched(co_store *base, co_store_task *t)
 /* Queues fn(arg) for the writer and waits for its result. The error message set by fn
  * on the writer thread is re-set on the calling thread. On the writer thread itself (a
  * task's store call) it runs inline instead. */
-static int sq_write(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
+int sq_write(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 {
 	if (tl_writer_of == s)
 		return sq_write_inline(s, fn, arg);
@@ -731,12 +776,12 @@ static int read_ws(sqlite3_stmt *st, co_workspace *w)
 		snprintf(w->parent_id.s, sizeof w->parent_id.s, "%s",
 			 (const char *)sqlite3_column_text(st, 1));
 	}
-	w->name = col_strdup(st, 2);
-	w->role = col_strdup(st, 3);
-	w->runtime = col_strdup(st, 4);
+	w->name = sq_col_strdup(st, 2);
+	w->role = sq_col_strdup(st, 3);
+	w->runtime = sq_col_strdup(st, 4);
 	if ((w->has_tier = sqlite3_column_type(st, 5) != SQLITE_NULL))
 		w->tier = sqlite3_column_int64(st, 5);
-	w->url = col_strdup(st, 6);
+	w->url = sq_col_strdup(st, 6);
 	if ((w->has_max_tasks = sqlite3_column_type(st, 7) != SQLITE_NULL))
 		w->max_concurrent_tasks = sqlite3_column_int64(st, 7);
 	co_ws_status_parse((const char *)sqlite3_column_text(st, 8), &w->status);
@@ -752,10 +797,10 @@ static int read_ws(sqlite3_stmt *st, co_workspace *w)
 
 static int select_ws(sq_conn *c, const char *id, co_workspace *out)
 {
-	sqlite3_stmt *st = stmt(c, ST_WS_SELECT);
+	sqlite3_stmt *st = sq_stmt(c, ST_WS_SELECT);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, id);
+	sq_bind_text(st, 1, id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		rc = read_ws(st, out);
@@ -763,17 +808,17 @@ static int select_ws(sq_conn *c, const char *id, co_workspace *out)
 		rc = co_err_set(CO_ENOTFOUND, "workspace %s not found", id);
 	else
 		rc = sq_fail(c, rc, "reading a workspace");
-	done(st);
+	sq_done(st);
 	return rc;
 }
 
 /* The status of workspace id: CO_OK with *status, or CO_ENOTFOUND. */
-static int ws_status(sq_conn *c, const char *id, co_ws_status *status)
+int sq_ws_status(sq_conn *c, const char *id, co_ws_status *status)
 {
-	sqlite3_stmt *st = stmt(c, ST_WS_STATUS);
+	sqlite3_stmt *st = sq_stmt(c, ST_WS_STATUS);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, id);
+	sq_bind_text(st, 1, id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		co_ws_status_parse((const char *)sqlite3_column_text(st, 0), status);
@@ -783,7 +828,7 @@ static int ws_status(sq_conn *c, const char *id, co_ws_status *status)
 	} else {
 		rc = sq_fail(c, rc, "reading a workspace status");
 	}
-	done(st);
+	sq_done(st);
 	return rc;
 }
 
@@ -791,7 +836,7 @@ static int ws_status(sq_conn *c, const char *id, co_ws_status *status)
 static int check_parent(sq_conn *c, const co_id *parent)
 {
 	co_ws_status status;
-	int rc = ws_status(c, parent->s, &status);
+	int rc = sq_ws_status(c, parent->s, &status);
 	if (rc == CO_ENOTFOUND)
 		return co_err_set(CO_ENOTFOUND, "parent workspace %s not found", parent->s);
 	if (rc == CO_OK && status == CO_WS_REMOVED)
@@ -802,17 +847,17 @@ static int check_parent(sq_conn *c, const co_id *parent)
 /* After a unique violation: names the live holder of (parent, name). */
 static int name_taken(sq_conn *c, const co_workspace *w, co_conflict *conflict)
 {
-	sqlite3_stmt *st = stmt(c, ST_WS_FIND_LIVE);
+	sqlite3_stmt *st = sq_stmt(c, ST_WS_FIND_LIVE);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, w->has_parent ? w->parent_id.s : NULL);
-	bind_text(st, 2, w->name);
+	sq_bind_text(st, 1, w->has_parent ? w->parent_id.s : NULL);
+	sq_bind_text(st, 2, w->name);
 	int rc = sqlite3_step(st);
 	conflict->kind = CO_CONFLICT_NAME_TAKEN;
 	if (rc == SQLITE_ROW)
 		snprintf(conflict->existing_id.s, sizeof conflict->existing_id.s, "%s",
 			 (const char *)sqlite3_column_text(st, 0));
-	done(st);
+	sq_done(st);
 	return co_err_set(CO_EEXISTS, "a workspace named '%s' already exists under this parent",
 			  w->name);
 }
@@ -820,14 +865,14 @@ static int name_taken(sq_conn *c, const co_workspace *w, co_conflict *conflict)
 /* Binds the workspace's value columns (2..9) as ST_WS_INSERT/ST_WS_UPDATE number them. */
 static void bind_ws_values(sqlite3_stmt *st, const co_workspace *w)
 {
-	bind_text(st, 2, w->has_parent ? w->parent_id.s : NULL);
-	bind_text(st, 3, w->name);
-	bind_text(st, 4, w->role);
-	bind_text(st, 5, w->runtime);
-	bind_opt_i64(st, 6, w->has_tier, w->tier);
-	bind_text(st, 7, w->url);
-	bind_opt_i64(st, 8, w->has_max_tasks, w->max_concurrent_tasks);
-	bind_text(st, 9, co_ws_status_name(w->status));
+	sq_bind_text(st, 2, w->has_parent ? w->parent_id.s : NULL);
+	sq_bind_text(st, 3, w->name);
+	sq_bind_text(st, 4, w->role);
+	sq_bind_text(st, 5, w->runtime);
+	sq_bind_opt_i64(st, 6, w->has_tier, w->tier);
+	sq_bind_text(st, 7, w->url);
+	sq_bind_opt_i64(st, 8, w->has_max_tasks, w->max_concurrent_tasks);
+	sq_bind_text(st, 9, co_ws_status_name(w->status));
 }
 
 struct ws_create_args {
@@ -846,14 +891,14 @@ static int op_ws_create(sq_conn *c, void *arg)
 	co_id id;
 	if ((rc = co_id_new(&id)))
 		return rc;
-	sqlite3_stmt *st = stmt(c, ST_WS_INSERT);
+	sqlite3_stmt *st = sq_stmt(c, ST_WS_INSERT);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, id.s);
+	sq_bind_text(st, 1, id.s);
 	bind_ws_values(st, in);
 	sqlite3_bind_int64(st, 10, co_clock_now_us());
 	rc = sqlite3_step(st);
-	done(st);
+	sq_done(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return name_taken(c, in, a->conflict);
 	if (rc != SQLITE_DONE)
@@ -870,9 +915,9 @@ static int sq_ws_create(co_store *s, const co_workspace *in, co_workspace *out, 
 static int sq_ws_get(co_store *base, const co_id *id, co_workspace *out)
 {
 	sq_store *s = (sq_store *)base;
-	sq_conn *c = reader_get(s);
+	sq_conn *c = sq_reader_get(s);
 	int rc = select_ws(c, id->s, out);
-	reader_put(s, c);
+	sq_reader_put(s, c);
 	return rc;
 }
 
@@ -899,20 +944,20 @@ static int collect_ws(sq_conn *c, sqlite3_stmt *st, co_ws_list *out)
 static int sq_ws_list(co_store *base, const co_ws_filter *f, co_ws_list *out)
 {
 	sq_store *s = (sq_store *)base;
-	sq_conn *c = reader_get(s);
+	sq_conn *c = sq_reader_get(s);
 	int rc = CO_EINTERNAL;
-	sqlite3_stmt *st = stmt(c, ST_WS_LIST);
+	sqlite3_stmt *st = sq_stmt(c, ST_WS_LIST);
 	if (st) {
 		sqlite3_bind_int(st, 1, f->by_parent);
-		bind_text(st, 2, f->by_parent && !f->parent_is_null ? f->parent_id.s : NULL);
-		bind_text(st, 3, f->by_status ? co_ws_status_name(f->status) : NULL);
+		sq_bind_text(st, 2, f->by_parent && !f->parent_is_null ? f->parent_id.s : NULL);
+		sq_bind_text(st, 3, f->by_status ? co_ws_status_name(f->status) : NULL);
 		sqlite3_bind_int(st, 4, f->include_removed);
-		bind_text(st, 5, f->has_after ? f->after.s : "");
+		sq_bind_text(st, 5, f->has_after ? f->after.s : "");
 		sqlite3_bind_int(st, 6, f->limit);
 		rc = collect_ws(c, st, out);
-		done(st);
+		sq_done(st);
 	}
-	reader_put(s, c);
+	sq_reader_put(s, c);
 	return rc;
 }
 
@@ -941,14 +986,14 @@ static int op_ws_patch(sq_conn *c, void *arg)
 	if (rc == CO_OK && (p->fields & CO_WSF_PARENT)) {
 		if (w.has_parent && (rc = check_parent(c, &w.parent_id)) == CO_OK) {
 			/* Under the write lock: is this workspace the new parent or above it? */
-			sqlite3_stmt *st = stmt(c, ST_WS_IS_ANCESTOR);
+			sqlite3_stmt *st = sq_stmt(c, ST_WS_IS_ANCESTOR);
 			if (!st) {
 				rc = CO_EINTERNAL;
 			} else {
-				bind_text(st, 1, w.parent_id.s);
-				bind_text(st, 2, w.id.s);
+				sq_bind_text(st, 1, w.parent_id.s);
+				sq_bind_text(st, 2, w.id.s);
 				int src = sqlite3_step(st);
-				done(st);
+				sq_done(st);
 				if (src == SQLITE_ROW) {
 					a->conflict->kind = CO_CONFLICT_CYCLE;
 					rc = co_err_set(CO_ECONFLICT,
@@ -961,15 +1006,15 @@ static int op_ws_patch(sq_conn *c, void *arg)
 		}
 	}
 	if (rc == CO_OK) {
-		sqlite3_stmt *st = stmt(c, ST_WS_UPDATE);
+		sqlite3_stmt *st = sq_stmt(c, ST_WS_UPDATE);
 		if (!st) {
 			rc = CO_EINTERNAL;
 		} else {
-			bind_text(st, 1, w.id.s);
+			sq_bind_text(st, 1, w.id.s);
 			bind_ws_values(st, &w);
 			sqlite3_bind_int64(st, 10, co_clock_now_us());
 			int src = sqlite3_step(st);
-			done(st);
+			sq_done(st);
 			if (src == SQLITE_CONSTRAINT_UNIQUE)
 				rc = name_taken(c, &w, a->conflict);
 			else if (src != SQLITE_DONE)
@@ -1018,16 +1063,16 @@ static int op_ws_delete(sq_conn *c, void *arg)
 {
 	struct ws_delete_args *a = arg;
 	co_ws_status status;
-	int rc = ws_status(c, a->id->s, &status);
+	int rc = sq_ws_status(c, a->id->s, &status);
 	if (rc)
 		return rc;
 	if (status != CO_WS_REMOVED && !a->o->confirm) {
-		sqlite3_stmt *st = stmt(c, ST_WS_LIVE_CHILDREN);
+		sqlite3_stmt *st = sq_stmt(c, ST_WS_LIVE_CHILDREN);
 		if (!st)
 			return CO_EINTERNAL;
-		bind_text(st, 1, a->id->s);
+		sq_bind_text(st, 1, a->id->s);
 		rc = collect_ws(c, st, &a->conflict->children);
-		done(st);
+		sq_done(st);
 		if (rc)
 			return rc;
 		if (a->conflict->children.n > 0) {
@@ -1040,14 +1085,14 @@ static int op_ws_delete(sq_conn *c, void *arg)
 	}
 	if (status == CO_WS_REMOVED && !a->o->purge)
 		return CO_OK; /* already a tombstone: nothing to do */
-	sqlite3_stmt *st = stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE);
+	sqlite3_stmt *st = sq_stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, a->id->s);
+	sq_bind_text(st, 1, a->id->s);
 	if (!a->o->purge)
 		sqlite3_bind_int64(st, 2, co_clock_now_us());
 	rc = collect_ids(c, st, a->out);
-	done(st);
+	sq_done(st);
 	return rc;
 }
 
@@ -1065,12 +1110,12 @@ static int sq_ws_delete(co_store *s, const co_id *id, const co_ws_delete_opts *o
 static int sq_mem_get(co_store *base, const co_id *ws, const char *key, co_mem_entry *out)
 {
 	sq_store *s = (sq_store *)base;
-	sq_conn *c = reader_get(s);
+	sq_conn *c = sq_reader_get(s);
 	int rc = CO_EINTERNAL;
-	sqlite3_stmt *st = stmt(c, ST_MEM_GET);
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_GET);
 	if (st) {
-		bind_text(st, 1, ws->s);
-		bind_text(st, 2, key);
+		sq_bind_text(st, 1, ws->s);
+		sq_bind_text(st, 2, key);
 		sqlite3_bind_int64(st, 3, co_clock_now_us());
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE) {
@@ -1082,15 +1127,15 @@ static int sq_mem_get(co_store *base, const co_id *ws, const char *key, co_mem_e
 		} else {
 			memset(out, 0, sizeof *out);
 			out->key = strdup(key);
-			out->value_json = col_strdup(st, 1);
+			out->value_json = sq_col_strdup(st, 1);
 			out->version = sqlite3_column_int64(st, 2);
 			out->expires_at = sqlite3_column_int64(st, 3);
 			out->updated_at = sqlite3_column_int64(st, 4);
 			rc = out->key && out->value_json ? CO_OK : co_err_set(CO_ENOMEM, "out of memory");
 		}
-		done(st);
+		sq_done(st);
 	}
-	reader_put(s, c);
+	sq_reader_put(s, c);
 	return rc;
 }
 
@@ -1105,21 +1150,21 @@ static int sq_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, 
 	 * stays one index scan. */
 	if (!co_mem_prefix_upper(prefix, upper))
 		strcpy(upper, "\xff");
-	sq_conn *c = reader_get(s);
+	sq_conn *c = sq_reader_get(s);
 	int rc = CO_EINTERNAL;
 	/* The workspace must exist; an empty list of a missing workspace would hide a typo. */
 	co_ws_status status;
-	if ((rc = ws_status(c, ws->s, &status)))
+	if ((rc = sq_ws_status(c, ws->s, &status)))
 		goto out;
-	sqlite3_stmt *st = stmt(c, ST_MEM_LIST);
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_LIST);
 	if (!st) {
 		rc = CO_EINTERNAL;
 		goto out;
 	}
-	bind_text(st, 1, ws->s);
-	bind_text(st, 2, prefix);
-	bind_text(st, 3, upper);
-	bind_text(st, 4, f->after ? f->after : "");
+	sq_bind_text(st, 1, ws->s);
+	sq_bind_text(st, 2, prefix);
+	sq_bind_text(st, 3, upper);
+	sq_bind_text(st, 4, f->after ? f->after : "");
 	sqlite3_bind_int64(st, 5, co_clock_now_us());
 	sqlite3_bind_int(st, 6, f->limit);
 	size_t cap = 0;
@@ -1135,8 +1180,8 @@ static int sq_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, 
 		}
 		co_mem_entry *e = &out->items[out->n++];
 		memset(e, 0, sizeof *e);
-		e->key = col_strdup(st, 0);
-		e->value_json = col_strdup(st, 1);
+		e->key = sq_col_strdup(st, 0);
+		e->value_json = sq_col_strdup(st, 1);
 		e->version = sqlite3_column_int64(st, 2);
 		e->expires_at = sqlite3_column_int64(st, 3);
 		e->updated_at = sqlite3_column_int64(st, 4);
@@ -1146,18 +1191,18 @@ static int sq_mem_list(co_store *base, const co_id *ws, const co_mem_filter *f, 
 		}
 	}
 	rc = rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, "listing memory");
-	done(st);
+	sq_done(st);
 out:
-	reader_put(s, c);
+	sq_reader_put(s, c);
 	free(upper);
 	return rc;
 }
 
 /* Memory writes need a live workspace. */
-static int check_ws_writable(sq_conn *c, const co_id *ws, co_conflict *conflict)
+int sq_check_ws_writable(sq_conn *c, const co_id *ws, co_conflict *conflict)
 {
 	co_ws_status status;
-	int rc = ws_status(c, ws->s, &status);
+	int rc = sq_ws_status(c, ws->s, &status);
 	if (rc == CO_OK && status == CO_WS_REMOVED) {
 		conflict->kind = CO_CONFLICT_REMOVED;
 		return co_err_set(CO_ECONFLICT, "workspace %s is removed", ws->s);
@@ -1169,15 +1214,15 @@ static int check_ws_writable(sq_conn *c, const co_id *ws, co_conflict *conflict)
 static int version_conflict(sq_conn *c, const co_id *ws, const char *key, co_usec_t now,
 			    int64_t expected, co_conflict *conflict)
 {
-	sqlite3_stmt *st = stmt(c, ST_MEM_LIVE_VERSION);
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_LIVE_VERSION);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, ws->s);
-	bind_text(st, 2, key);
+	sq_bind_text(st, 1, ws->s);
+	sq_bind_text(st, 2, key);
 	sqlite3_bind_int64(st, 3, now);
 	int rc = sqlite3_step(st);
 	int64_t cur = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	done(st);
+	sq_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return sq_fail(c, rc, "reading a memory version");
 	conflict->kind = CO_CONFLICT_VERSION;
@@ -1196,30 +1241,30 @@ static int op_mem_put(sq_conn *c, void *arg)
 {
 	struct mem_put_args *a = arg;
 	const co_mem_put *put = a->put;
-	int rc = check_ws_writable(c, a->ws, a->conflict);
+	int rc = sq_check_ws_writable(c, a->ws, a->conflict);
 	if (rc)
 		return rc;
 	co_usec_t now = co_clock_now_us();
 	int id = put->if_match_version == CO_MEM_ANY ? ST_MEM_UPSERT
 		 : put->if_match_version == 0        ? ST_MEM_CREATE
 						     : ST_MEM_CAS;
-	sqlite3_stmt *st = stmt(c, id);
+	sqlite3_stmt *st = sq_stmt(c, id);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, a->ws->s);
-	bind_text(st, 2, put->key);
-	bind_text(st, 3, put->value_json);
-	bind_opt_i64(st, 4, put->ttl_seconds > 0, now + put->ttl_seconds * 1000000);
+	sq_bind_text(st, 1, a->ws->s);
+	sq_bind_text(st, 2, put->key);
+	sq_bind_text(st, 3, put->value_json);
+	sq_bind_opt_i64(st, 4, put->ttl_seconds > 0, now + put->ttl_seconds * 1000000);
 	sqlite3_bind_int64(st, 5, now);
 	if (id == ST_MEM_CAS)
 		sqlite3_bind_int64(st, 6, put->if_match_version);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*a->version_out = sqlite3_column_int64(st, 0);
-		done(st);
+		sq_done(st);
 		return CO_OK;
 	}
-	done(st);
+	sq_done(st);
 	if (rc != SQLITE_DONE)
 		return sq_fail(c, rc, "writing memory");
 	return version_conflict(c, a->ws, put->key, now, put->if_match_version, a->conflict);
@@ -1242,19 +1287,19 @@ struct mem_delete_args {
 static int op_mem_delete(sq_conn *c, void *arg)
 {
 	struct mem_delete_args *a = arg;
-	int rc = check_ws_writable(c, a->ws, a->conflict);
+	int rc = sq_check_ws_writable(c, a->ws, a->conflict);
 	if (rc)
 		return rc;
 	co_usec_t now = co_clock_now_us();
-	sqlite3_stmt *st = stmt(c, ST_MEM_DELETE);
+	sqlite3_stmt *st = sq_stmt(c, ST_MEM_DELETE);
 	if (!st)
 		return CO_EINTERNAL;
-	bind_text(st, 1, a->ws->s);
-	bind_text(st, 2, a->key);
+	sq_bind_text(st, 1, a->ws->s);
+	sq_bind_text(st, 2, a->key);
 	sqlite3_bind_int64(st, 3, now);
 	sqlite3_bind_int64(st, 4, a->if_match_version);
 	rc = sqlite3_step(st);
-	done(st);
+	sq_done(st);
 	if (rc == SQLITE_ROW)
 		return CO_OK;
 	if (rc != SQLITE_DONE)
@@ -1283,9 +1328,9 @@ static int sq_mem_delete(co_store *s, const co_id *ws, const char *key, int64_t 
 static int sq_health(co_store *base)
 {
 	sq_store *s = (sq_store *)base;
-	sq_conn *c = reader_get(s);
+	sq_conn *c = sq_reader_get(s);
 	int rc = exec_simple(c, ST_HEALTH, "health check");
-	reader_put(s, c);
+	sq_reader_put(s, c);
 	return rc;
 }
 
@@ -1356,6 +1401,20 @@ static const co_store_ops sq_ops = {
 	.mem_list = sq_mem_list,
 	.mem_put = sq_mem_put,
 	.mem_delete = sq_mem_delete,
+	.sched_create = sq_sched_create,
+	.sched_get = sq_sched_get,
+	.sched_list = sq_sched_list,
+	.sched_patch = sq_sched_patch,
+	.sched_delete = sq_sched_delete,
+	.sched_history = sq_sched_history,
+	.sched_due = sq_sched_due,
+	.sched_fire = sq_sched_fire,
+	.sched_mark = sq_sched_mark,
+	.inbox_enqueue = sq_inbox_enqueue,
+	.inbox_get = sq_inbox_get,
+	.inbox_list = sq_inbox_list,
+	.inbox_claim = sq_inbox_claim,
+	.inbox_ack = sq_inbox_ack,
 	.exec_batched = sq_exec_batched,
 };
 
