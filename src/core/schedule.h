@@ -83,7 +83,8 @@ typedef struct {
 	co_usec_t slot_at;  /* the slot fired (manual: the time of the request) */
 	co_usec_t fired_at;
 	co_id message_id;   /* the inbox message it enqueued */
-	char *status;       /* as last_status (note 4) */
+	char *status;       /* "fired", "delivered"/"error", then "ok"/"empty"/"failed" (a run is
+			     * never "stale": that is the schedule's state, note 4) */
 	char *error;        /* NULL: none */
 	co_usec_t finished_at; /* 0: no outcome yet */
 } co_sched_run;
