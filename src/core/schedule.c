@@ -233,6 +233,10 @@ int co_sched_apply_patch(co_schedule *s, const co_sched_patch *p, co_usec_t now)
 	const co_schedule *v = &p->v;
 	int rc = CO_OK;
 	bool was_enabled = s->enabled;
+	/* Timing changes when a value differs, not when a field is merely named: a client
+	 * PATCHing the whole object must not drop a slot that is due but not yet fired. */
+	bool timing_changed = ((p->fields & CO_SCHF_CRON) && strcmp(s->cron_expr, v->cron_expr)) ||
+			      ((p->fields & CO_SCHF_TZ) && strcmp(s->timezone, v->timezone));
 	if ((p->fields & CO_SCHF_NAME) && (rc = dup_into(&s->name, v->name)))
 		return rc;
 	if ((p->fields & CO_SCHF_CRON) && (rc = dup_into(&s->cron_expr, v->cron_expr)))
@@ -243,7 +247,6 @@ int co_sched_apply_patch(co_schedule *s, const co_sched_patch *p, co_usec_t now)
 		return rc;
 	if (p->fields & CO_SCHF_ENABLED)
 		s->enabled = v->enabled;
-	bool timing_changed = (p->fields & (CO_SCHF_CRON | CO_SCHF_TZ)) != 0;
 	if (!s->enabled)
 		s->next_run_at = 0;
 	else if (timing_changed || !was_enabled || s->next_run_at == 0)

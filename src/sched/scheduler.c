@@ -189,23 +189,40 @@ static void *deliverer_main(void *arg)
 
 /* ---- ticking ----------------------------------------------------------------------- */
 
-/* Fires every due slot once; returns how many schedules were due (DUE_BATCH: maybe more). */
-static size_t tick(void)
+static bool ticking_stopped(void)
+{
+	pthread_mutex_lock(&S.mu);
+	bool stopped = S.ticking_stopped;
+	pthread_mutex_unlock(&S.mu);
+	return stopped;
+}
+
+/* Fires every due slot once. Returns true if it should run again at once: a full batch
+ * was due and at least one fired (rows that keep failing must not make it spin). */
+static bool tick(void)
 {
 	co_usec_t now = co_clock_now_us();
 	co_sched_list due = {0};
 	int rc = CO_STORE_CALL(S.cfg.store, sched_due, now, DUE_BATCH, &due);
 	if (rc) {
 		fprintf(stderr, "scheduler: finding due schedules failed: %s\n", co_err_msg());
-		return 0;
+		return false;
 	}
-	for (size_t i = 0; i < due.n; i++) {
+	size_t fired_now = 0;
+	for (size_t i = 0; i < due.n && !ticking_stopped(); i++) {
 		const co_schedule *s = &due.items[i];
 		co_usec_t next = 0;
-		/* From now, not from the slot: missed slots fire once. An expression that no
-		 * longer parses or never fires again gets no next slot (NULL). */
-		if (co_sched_next(s, now, &next))
+		/* From now, not from the slot: missed slots fire once. An expression that never
+		 * fires again gets no next slot (NULL). One that does not load now (a zone file
+		 * unreadable for a moment) is left alone and tried again next tick: firing it
+		 * without a next slot would stop it for good. */
+		rc = co_sched_next(s, now, &next);
+		if (rc == CO_ENOTFOUND) {
 			next = 0;
+		} else if (rc) {
+			fprintf(stderr, "scheduler: schedule %s: %s\n", s->id.s, co_err_msg());
+			continue;
+		}
 		co_sched_fire f = {.schedule_id = s->id,
 				   .workspace_id = s->workspace_id,
 				   .slot = s->next_run_at,
@@ -217,6 +234,7 @@ static size_t tick(void)
 		co_conflict conflict = {0};
 		rc = CO_STORE_CALL(S.cfg.store, sched_fire, &f, &fired, &conflict);
 		if (rc == CO_OK) {
+			fired_now++;
 			atomic_fetch_add(&S.fired, 1);
 			co_scheduler_deliver(&fired);
 		} else if (conflict.kind == CO_CONFLICT_STATE) {
@@ -227,9 +245,9 @@ static size_t tick(void)
 		co_sched_fired_clear(&fired);
 		co_conflict_clear(&conflict);
 	}
-	size_t n = due.n;
+	bool again = due.n == DUE_BATCH && fired_now > 0;
 	co_sched_list_clear(&due);
-	return n;
+	return again;
 }
 
 static void *ticker_main(void *arg)
@@ -238,9 +256,9 @@ static void *ticker_main(void *arg)
 	pthread_mutex_lock(&S.mu);
 	while (!S.ticking_stopped) {
 		pthread_mutex_unlock(&S.mu);
-		size_t n = tick();
+		bool again = tick();
 		pthread_mutex_lock(&S.mu);
-		if (n == DUE_BATCH)
+		if (again)
 			continue; /* more may be due */
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);

@@ -1098,6 +1098,77 @@ static void test_sched_fire_after_patch(void **state)
 
 /* ---- 3. sched_mark --------------------------------------------------------------------- */
 
+/* Review findings: a PATCH naming unchanged timing fields keeps a due slot; a slot that
+ * already fired, set back by a PATCH on a clock behind the fire's, is skipped without
+ * wedging the schedule; removing a workspace disables its schedules (SPEC §2). */
+static void test_sched_regressions_from_review(void **state)
+{
+	(void)state;
+	co_clock_set_override(T0);
+	co_id ws = mk("regressions");
+	co_id sid = mk_sched(&ws, "every5", "*/5 * * * *", "p");
+	co_usec_t slot = T0 + 300 * SEC;
+
+	/* 1. due, not yet fired; a whole-object PATCH with the same expression and zone */
+	co_clock_set_override(slot + SEC / 3);
+	json_t *body = json_pack("{s:s, s:s, s:s}", "cron_expr", "*/5 * * * *", "timezone", "UTC",
+				 "prompt", "p2");
+	co_sched_patch p;
+	const char *code;
+	assert_int_equal(co_sched_parse_patch(body, &p, &code), CO_OK);
+	json_decref(body);
+	co_schedule out = {0};
+	co_conflict c = {0};
+	assert_int_equal(CALL(sched_patch, &ws, &sid, &p, &out, &c), CO_OK);
+	assert_int_equal(out.next_run_at, slot); /* the due slot is kept */
+	co_sched_patch_clear(&p);
+	co_schedule row = {0};
+	get_sched(&ws, &sid, &row);
+	co_sched_fired fired = {0};
+	assert_int_equal(fire_cron(&row, slot + SEC, &fired, &c), CO_OK);
+	co_sched_fired_clear(&fired);
+	co_schedule_clear(&row);
+	co_schedule_clear(&out);
+
+	/* 2. a clock behind the fire's sets next_run_at back to the fired slot */
+	co_clock_set_override(slot - 60 * SEC);
+	body = json_pack("{s:b}", "enabled", 0);
+	assert_int_equal(co_sched_parse_patch(body, &p, &code), CO_OK);
+	json_decref(body);
+	assert_int_equal(CALL(sched_patch, &ws, &sid, &p, &out, &c), CO_OK);
+	co_sched_patch_clear(&p);
+	co_schedule_clear(&out);
+	body = json_pack("{s:b}", "enabled", 1);
+	assert_int_equal(co_sched_parse_patch(body, &p, &code), CO_OK);
+	json_decref(body);
+	assert_int_equal(CALL(sched_patch, &ws, &sid, &p, &out, &c), CO_OK);
+	assert_int_equal(out.next_run_at, slot); /* back on the slot that fired */
+	co_sched_patch_clear(&p);
+	co_schedule_clear(&out);
+	get_sched(&ws, &sid, &row);
+	co_conflict_clear(&c);
+	assert_int_equal(fire_cron(&row, slot + 2 * SEC, &fired, &c), CO_ECONFLICT);
+	assert_int_equal(c.kind, CO_CONFLICT_STATE);
+	co_sched_fired_clear(&fired);
+	co_schedule_clear(&row);
+	get_sched(&ws, &sid, &row);
+	assert_int_equal(row.next_run_at, slot + 300 * SEC); /* moved past it: not wedged */
+	assert_int_equal(row.run_count, 1);                  /* and not fired twice */
+	assert_int_equal(runs_in_db(&sid), 1);
+	co_conflict_clear(&c);
+	assert_int_equal(fire_cron(&row, slot + 301 * SEC, &fired, &c), CO_OK); /* next slot fires */
+	co_sched_fired_clear(&fired);
+	co_schedule_clear(&row);
+
+	/* 3. DELETE of the workspace disables its schedules in the same transaction */
+	rm_ws(&ws);
+	get_sched(&ws, &sid, &row);
+	assert_false(row.enabled);
+	assert_int_equal(row.next_run_at, 0);
+	co_schedule_clear(&row);
+	co_conflict_clear(&c);
+}
+
 static void test_sched_mark(void **state)
 {
 	(void)state;
@@ -1850,6 +1921,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_sched_fire_race_one_winner, reset_clock),
 		cmocka_unit_test_teardown(test_sched_patch_fire_race_loses_nothing, reset_clock),
 		cmocka_unit_test_teardown(test_sched_fire_after_patch, reset_clock),
+		cmocka_unit_test_teardown(test_sched_regressions_from_review, reset_clock),
 		cmocka_unit_test_teardown(test_sched_mark, reset_clock),
 		cmocka_unit_test_teardown(test_inbox_enqueue_idempotent, reset_clock),
 		cmocka_unit_test_teardown(test_inbox_idempotent_race, reset_clock),

@@ -29,6 +29,9 @@
 #define RUN_COLS                                                                             \
 	"id, schedule_id, workspace_id, kind, slot_at, fired_at, message_id, status, error, " \
 	"finished_at"
+#define SLOT_FIRED(slot)                                                                     \
+	"EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id AND "      \
+	"r.kind = 'cron' AND r.slot_at = " slot "::bigint)"
 #define WS_LIVE "EXISTS (SELECT 1 FROM workspaces w WHERE w.id = schedules.workspace_id AND w.status <> 'removed')"
 
 static pg_sql Q_INSERT = {
@@ -71,8 +74,14 @@ static pg_sql Q_CLAIM_CRON = {
 	       "run_count = run_count + 1, last_status = 'fired', last_error = NULL, "
 	       "last_run_id = $4::uuid WHERE id = $1::uuid AND enabled = 1 AND "
 	       "next_run_at = $5::bigint AND cron_expr = $6 AND timezone = $7 AND " WS_LIVE
-	       " RETURNING workspace_id, name, prompt",
+	       " AND NOT " SLOT_FIRED("$5") " RETURNING workspace_id, name, prompt",
 	.nparams = 7};
+/* The slot fired already (next_run_at was set back to it, e.g. by a PATCH on a clock
+ * behind the fire's): move past it without firing, so the schedule is not wedged. */
+static pg_sql Q_SKIP_FIRED = {.sql = "UPDATE schedules SET next_run_at = $2::bigint WHERE id = $1::uuid "
+				     "AND enabled = 1 AND next_run_at = $3::bigint AND cron_expr = $4 "
+				     "AND timezone = $5 AND " SLOT_FIRED("$3"),
+			      .nparams = 5};
 static pg_sql Q_CLAIM_MANUAL = {
 	.sql = "UPDATE schedules SET last_run_at = $3::bigint, run_count = run_count + 1, "
 	       "last_status = 'fired', last_error = NULL, last_run_id = $4::uuid "
@@ -385,6 +394,7 @@ struct fire_args {
 	const co_sched_fire *f;
 	co_sched_fired *out;
 	co_conflict *conflict;
+	bool lost; /* the compare-and-set matched nothing (committed: a skip may have moved) */
 };
 
 static int tx_fire(pg_conn *c, void *arg)
@@ -393,6 +403,7 @@ static int tx_fire(pg_conn *c, void *arg)
 	const co_sched_fire *f = a->f;
 	co_sched_fired *out = a->out;
 	co_sched_fired_clear(out);
+	a->lost = false; /* a retried transaction starts over */
 	int rc;
 	if (f->manual && (rc = pg_check_ws_writable(c, &f->workspace_id, a->conflict)))
 		return rc;
@@ -417,8 +428,12 @@ static int tx_fire(pg_conn *c, void *arg)
 		PQclear(r);
 		if (f->manual)
 			return not_found(&f->workspace_id, &f->schedule_id);
-		a->conflict->kind = CO_CONFLICT_STATE;
-		return co_err_set(CO_ECONFLICT, "slot already fired, or the schedule changed");
+		const char *q[] = {f->schedule_id.s, f->next_run_at ? next : NULL, slot, f->cron_expr,
+				   f->timezone};
+		if ((rc = pg_run0(c, &Q_SKIP_FIRED, q)))
+			return rc;
+		a->lost = true;
+		return CO_OK; /* commit the skip; the caller answers CO_ECONFLICT */
 	}
 	co_sched_run *run = &out->run;
 	pg_id(r, 0, 0, &run->workspace_id);
@@ -471,8 +486,10 @@ static int tx_fire(pg_conn *c, void *arg)
 
 int pg_sched_fire(co_store *s, const co_sched_fire *f, co_sched_fired *out, co_conflict *conflict)
 {
-	struct fire_args a = {f, out, conflict};
+	struct fire_args a = {f, out, conflict, false};
 	int rc = pg_in_tx((pg_store *)s, tx_fire, &a);
+	if (rc == CO_OK && a.lost)
+		rc = CO_EEXISTS;
 	if (rc == CO_EEXISTS) {
 		conflict->kind = CO_CONFLICT_STATE;
 		rc = co_err_set(CO_ECONFLICT, "slot already fired");

@@ -73,6 +73,7 @@ enum {
 	ST_WS_LIVE_CHILDREN,
 	ST_WS_SUBTREE_REMOVE,
 	ST_WS_SUBTREE_PURGE,
+	ST_WS_SUBTREE_DISABLE_SCHEDULES,
 	ST_WS_LIST,
 	ST_WS_STATUS,
 	ST_MEM_GET,
@@ -121,6 +122,12 @@ static const struct {
 					  "$2::bigint, updated_at = $2::bigint WHERE id IN (SELECT id "
 					  "FROM sub) AND status <> 'removed' RETURNING id",
 				  2},
+	/* SPEC §2: removing workspaces disables their schedules, in the same transaction.
+	 * The row locks also order it against a scheduler's compare-and-set fire. */
+	[ST_WS_SUBTREE_DISABLE_SCHEDULES] = {SUBTREE "UPDATE schedules SET enabled = 0, next_run_at = "
+						     "NULL, updated_at = $2::bigint WHERE workspace_id IN "
+						     "(SELECT id FROM sub) AND enabled = 1",
+					     2},
 	[ST_WS_SUBTREE_PURGE] = {SUBTREE "DELETE FROM workspaces WHERE id IN (SELECT id FROM sub) "
 					 "RETURNING id",
 				 1},
@@ -315,14 +322,17 @@ static int run(pg_conn *c, int id, const char *const *params, PGresult **out)
 }
 
 _Static_assert(ST_COUNT < PG_STMT_MAX, "raise PG_STMT_MAX");
-static _Atomic int next_dyn_slot = ST_COUNT;
+static int next_dyn_slot = ST_COUNT; /* guarded by dyn_slot_mu */
+static pthread_mutex_t dyn_slot_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int pg_run(pg_conn *c, pg_sql *q, const char *const *params, PGresult **out)
 {
 	int slot = atomic_load(&q->slot);
-	if (slot == 0) {
-		int mine = atomic_fetch_add(&next_dyn_slot, 1), expected = 0;
-		slot = atomic_compare_exchange_strong(&q->slot, &expected, mine) ? mine : expected;
+	if (slot == 0) { /* first use in the process: assign once, never burn a number */
+		pthread_mutex_lock(&dyn_slot_mu);
+		if ((slot = atomic_load(&q->slot)) == 0)
+			atomic_store(&q->slot, slot = next_dyn_slot++);
+		pthread_mutex_unlock(&dyn_slot_mu);
 	}
 	return run_slot(c, slot, q->sql, q->nparams, params, out);
 }
@@ -768,6 +778,11 @@ static int tx_ws_delete(pg_conn *c, void *arg)
 	char now[24];
 	snprintf(now, sizeof now, "%lld", (long long)co_clock_now_us());
 	p[1] = now;
+	if (!a->o->purge) {
+		if ((rc = run(c, ST_WS_SUBTREE_DISABLE_SCHEDULES, p, &r)))
+			return rc;
+		PQclear(r);
+	}
 	if ((rc = run(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE, p, &r)))
 		return rc;
 	int n = PQntuples(r);

@@ -29,6 +29,9 @@
 #define RUN_COLS                                                                             \
 	"id, schedule_id, workspace_id, kind, slot_at, fired_at, message_id, status, error, " \
 	"finished_at"
+#define SLOT_FIRED                                                                           \
+	"EXISTS (SELECT 1 FROM schedule_runs r WHERE r.schedule_id = schedules.id AND "      \
+	"r.kind = 'cron' AND r.slot_at = ?5)"
 #define WS_LIVE(col) "EXISTS (SELECT 1 FROM workspaces w WHERE w.id = " col " AND w.status <> 'removed')"
 
 static sq_sql Q_INSERT = {.sql = "INSERT INTO schedules (id, workspace_id, name, cron_expr, timezone, "
@@ -52,7 +55,12 @@ static sq_sql Q_CLAIM_CRON = {.sql = "UPDATE schedules SET next_run_at = ?2, las
 			      "run_count = run_count + 1, last_status = 'fired', last_error = NULL, "
 			      "last_run_id = ?4 WHERE id = ?1 AND enabled = 1 AND next_run_at = ?5 "
 			      "AND cron_expr = ?6 AND timezone = ?7 AND " WS_LIVE("schedules.workspace_id")
-			      " RETURNING workspace_id, name, prompt"};
+			      " AND NOT " SLOT_FIRED " RETURNING workspace_id, name, prompt"};
+/* The slot fired already (next_run_at was set back to it, e.g. by a PATCH on a clock
+ * behind the fire's): move past it without firing, so the schedule is not wedged. */
+static sq_sql Q_SKIP_FIRED = {.sql = "UPDATE schedules SET next_run_at = ?2 WHERE id = ?1 AND "
+				     "enabled = 1 AND next_run_at = ?5 AND cron_expr = ?6 AND "
+				     "timezone = ?7 AND " SLOT_FIRED};
 static sq_sql Q_CLAIM_MANUAL = {.sql = "UPDATE schedules SET last_run_at = ?3, run_count = run_count + 1, "
 				"last_status = 'fired', last_error = NULL, last_run_id = ?4 "
 				"WHERE id = ?1 AND workspace_id = ?2 RETURNING workspace_id, name, prompt"};
@@ -379,7 +387,18 @@ struct fire_args {
 	const co_sched_fire *f;
 	co_sched_fired *out;
 	co_conflict *conflict;
+	bool lost; /* the compare-and-set matched nothing (committed: a skip may have moved) */
 };
+
+/* Binds a cron fire's slot, next slot, expression and zone as ?2 ?5 ?6 ?7. */
+static void bind_cron_cas(sqlite3_stmt *st, const co_sched_fire *f)
+{
+	sq_bind_text(st, 1, f->schedule_id.s);
+	sq_bind_opt_i64(st, 2, f->next_run_at != 0, f->next_run_at); /* 0: no next slot */
+	sqlite3_bind_int64(st, 5, f->slot);
+	sq_bind_text(st, 6, f->cron_expr);
+	sq_bind_text(st, 7, f->timezone);
+}
 
 static int op_fire(sq_conn *c, void *arg)
 {
@@ -395,14 +414,11 @@ static int op_fire(sq_conn *c, void *arg)
 	sqlite3_stmt *st = sq_prep(c, f->manual ? &Q_CLAIM_MANUAL : &Q_CLAIM_CRON);
 	if (!st)
 		return CO_EINTERNAL;
-	sq_bind_text(st, 1, f->schedule_id.s);
 	if (f->manual) {
+		sq_bind_text(st, 1, f->schedule_id.s);
 		sq_bind_text(st, 2, f->workspace_id.s);
 	} else {
-		sq_bind_opt_i64(st, 2, f->next_run_at != 0, f->next_run_at); /* 0: no next slot */
-		sqlite3_bind_int64(st, 5, f->slot);
-		sq_bind_text(st, 6, f->cron_expr);
-		sq_bind_text(st, 7, f->timezone);
+		bind_cron_cas(st, f);
 	}
 	sqlite3_bind_int64(st, 3, f->now);
 	sq_bind_text(st, 4, run_id.s);
@@ -418,8 +434,15 @@ static int op_fire(sq_conn *c, void *arg)
 		if (f->manual)
 			return co_err_set(CO_ENOTFOUND, "schedule %s not found in workspace %s",
 					  f->schedule_id.s, f->workspace_id.s);
-		a->conflict->kind = CO_CONFLICT_STATE;
-		return co_err_set(CO_ECONFLICT, "slot already fired, or the schedule changed");
+		if (!(st = sq_prep(c, &Q_SKIP_FIRED)))
+			return CO_EINTERNAL;
+		bind_cron_cas(st, f);
+		rc = sqlite3_step(st);
+		sq_done(st);
+		if (rc != SQLITE_DONE)
+			return sq_fail(c, rc, "skipping a fired slot");
+		a->lost = true;
+		return CO_OK; /* commit the skip; the caller answers CO_ECONFLICT */
 	}
 	if (rc != SQLITE_ROW)
 		return sq_fail(c, rc, "claiming a schedule slot");
@@ -485,8 +508,12 @@ static int op_fire(sq_conn *c, void *arg)
 
 int sq_sched_fire(co_store *s, const co_sched_fire *f, co_sched_fired *out, co_conflict *conflict)
 {
-	struct fire_args a = {f, out, conflict};
+	struct fire_args a = {f, out, conflict, false};
 	int rc = sq_write((sq_store *)s, op_fire, &a);
+	if (rc == CO_OK && a.lost) {
+		conflict->kind = CO_CONFLICT_STATE;
+		rc = co_err_set(CO_ECONFLICT, "slot already fired, or the schedule changed");
+	}
 	if (rc)
 		co_sched_fired_clear(out);
 	return rc;

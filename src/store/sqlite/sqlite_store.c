@@ -92,6 +92,7 @@ enum {
 	ST_WS_LIVE_CHILDREN,
 	ST_WS_SUBTREE_REMOVE,
 	ST_WS_SUBTREE_PURGE,
+	ST_WS_SUBTREE_DISABLE_SCHEDULES,
 	ST_WS_LIST,
 	ST_MEM_GET,
 	ST_MEM_LIST,
@@ -134,6 +135,10 @@ static const char *const sql_text[ST_COUNT] = {
 	[ST_WS_SUBTREE_REMOVE] = SUBTREE("?1") "UPDATE workspaces SET status = 'removed', "
 					       "removed_at = ?2, updated_at = ?2 WHERE id IN "
 					       "(SELECT id FROM sub) AND status <> 'removed' RETURNING id",
+	/* SPEC §2: removing workspaces disables their schedules, in the same transaction. */
+	[ST_WS_SUBTREE_DISABLE_SCHEDULES] = SUBTREE("?1") "UPDATE schedules SET enabled = 0, "
+							  "next_run_at = NULL, updated_at = ?2 WHERE "
+							  "workspace_id IN (SELECT id FROM sub) AND enabled = 1",
 	[ST_WS_SUBTREE_PURGE] = SUBTREE("?1") "DELETE FROM workspaces WHERE id IN (SELECT id FROM "
 					      "sub) RETURNING id",
 	[ST_WS_LIST] = "SELECT " WS_COLS " FROM workspaces WHERE "
@@ -219,14 +224,17 @@ static sqlite3_stmt *sq_stmt(sq_conn *c, int id)
 }
 
 _Static_assert(ST_COUNT < SQ_STMT_MAX, "raise SQ_STMT_MAX");
-static _Atomic int next_dyn_slot = ST_COUNT;
+static int next_dyn_slot = ST_COUNT; /* guarded by dyn_slot_mu */
+static pthread_mutex_t dyn_slot_mu = PTHREAD_MUTEX_INITIALIZER;
 
 sqlite3_stmt *sq_prep(sq_conn *c, sq_sql *q)
 {
 	int slot = atomic_load(&q->slot);
-	if (slot == 0) {
-		int mine = atomic_fetch_add(&next_dyn_slot, 1), expected = 0;
-		slot = atomic_compare_exchange_strong(&q->slot, &expected, mine) ? mine : expected;
+	if (slot == 0) { /* first use in the process: assign once, never burn a number */
+		pthread_mutex_lock(&dyn_slot_mu);
+		if ((slot = atomic_load(&q->slot)) == 0)
+			atomic_store(&q->slot, slot = next_dyn_slot++);
+		pthread_mutex_unlock(&dyn_slot_mu);
 	}
 	if (slot >= SQ_STMT_MAX) {
 		co_err_set(CO_EINTERNAL, "too many statements: raise SQ_STMT_MAX");
@@ -1085,12 +1093,23 @@ static int op_ws_delete(sq_conn *c, void *arg)
 	}
 	if (status == CO_WS_REMOVED && !a->o->purge)
 		return CO_OK; /* already a tombstone: nothing to do */
-	sqlite3_stmt *st = sq_stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE);
-	if (!st)
+	co_usec_t now = co_clock_now_us();
+	sqlite3_stmt *st;
+	if (!a->o->purge) {
+		if (!(st = sq_stmt(c, ST_WS_SUBTREE_DISABLE_SCHEDULES)))
+			return CO_EINTERNAL;
+		sq_bind_text(st, 1, a->id->s);
+		sqlite3_bind_int64(st, 2, now);
+		rc = sqlite3_step(st);
+		sq_done(st);
+		if (rc != SQLITE_DONE)
+			return sq_fail(c, rc, "disabling schedules");
+	}
+	if (!(st = sq_stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE)))
 		return CO_EINTERNAL;
 	sq_bind_text(st, 1, a->id->s);
 	if (!a->o->purge)
-		sqlite3_bind_int64(st, 2, co_clock_now_us());
+		sqlite3_bind_int64(st, 2, now);
 	rc = collect_ids(c, st, a->out);
 	sq_done(st);
 	return rc;
