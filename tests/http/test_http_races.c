@@ -10,6 +10,10 @@
  *  - 64 create-only writers of one key: exactly one 200, 63 × 409, never a 5xx.
  *  - LWW and CAS writers on one key: every successful write got a distinct version, and
  *    the versions are exactly 1..N.
+ *  - 16 claimers drain 200 inbox messages (max 5 per claim): every message is claimed
+ *    exactly once, and every fenced ack succeeds.
+ *  - 16 creates of one schedule name: one 201; then 16 concurrent "run now": run_count,
+ *    history and inbox all count 16 (no lost increment).
  *
  * With COLONY_TEST_REPLICAS=2 the races run against two colonyd processes on one database
  * (client i talks to replica i % 2): this is the replica suite (ctest http_replicas_pg).
@@ -454,6 +458,167 @@ static void drain_worker(int t, void *arg)
 	th_client_free(c);
 }
 
+/* ---- inbox: 16 claimers, 200 messages ------------------------------------------------ */
+
+#define INBOX_MSGS 200
+#define CLAIMERS 16
+
+struct claim_race {
+	char ws[37];
+	char ids[INBOX_MSGS][37];
+	_Atomic int claimed[INBOX_MSGS]; /* times each message was handed out */
+	_Atomic int unknown, bad_status, acks_ok;
+};
+
+static void claim_loop(int i, void *arg)
+{
+	struct claim_race *cr = arg;
+	th_client *c = th_client_new(srv_for(i));
+	char path[160];
+	snprintf(path, sizeof path, "/workspaces/%s/inbox/claim", cr->ws);
+	for (;;) {
+		th_resp r = th_req(c, "POST", path, "{\"max\":5,\"lease_seconds\":300}", NULL);
+		if (r.status != 200 || !json_is_array(r.json)) {
+			atomic_fetch_add(&cr->bad_status, 1);
+			th_resp_free(&r);
+			break;
+		}
+		size_t n = json_array_size(r.json);
+		for (size_t k = 0; k < n; k++) {
+			json_t *m = json_array_get(r.json, k);
+			const char *id = json_string_value(json_object_get(m, "id"));
+			int at = -1;
+			for (int j = 0; id && j < INBOX_MSGS; j++)
+				if (!strcmp(cr->ids[j], id))
+					at = j;
+			if (at < 0) {
+				atomic_fetch_add(&cr->unknown, 1);
+				continue;
+			}
+			atomic_fetch_add(&cr->claimed[at], 1);
+			char ack[200];
+			snprintf(ack, sizeof ack, "/workspaces/%s/inbox/%s/ack", cr->ws, id);
+			th_resp a = th_reqf(c, "POST", ack, "{\"status\":\"completed\",\"attempt\":%lld}",
+					    (long long)json_integer_value(json_object_get(m, "attempts")));
+			if (a.status == 200)
+				atomic_fetch_add(&cr->acks_ok, 1);
+			th_resp_free(&a);
+		}
+		th_resp_free(&r);
+		if (n == 0)
+			break;
+	}
+	th_client_free(c);
+}
+
+static void test_inbox_claimers_each_message_once(void **state)
+{
+	(void)state;
+	static struct claim_race cr;
+	memset(&cr, 0, sizeof cr);
+	th_client *c = th_client_new(srv_for(0));
+	th_create_ws(c, "claim-race", NULL, cr.ws);
+	char path[160];
+	snprintf(path, sizeof path, "/workspaces/%s/inbox", cr.ws);
+	for (int j = 0; j < INBOX_MSGS; j++) {
+		th_resp r = th_reqf(c, "POST", path, "{\"body\":{\"n\":%d}}", j);
+		assert_int_equal(r.status, 201);
+		snprintf(cr.ids[j], 37, "%s", th_str(&r, "id"));
+		th_resp_free(&r);
+	}
+	th_race(CLAIMERS, claim_loop, &cr);
+	assert_int_equal(atomic_load(&cr.bad_status), 0);
+	assert_int_equal(atomic_load(&cr.unknown), 0);
+	for (int j = 0; j < INBOX_MSGS; j++)
+		if (atomic_load(&cr.claimed[j]) != 1)
+			fail_msg("message %d was claimed %d times", j, atomic_load(&cr.claimed[j]));
+	assert_int_equal(atomic_load(&cr.acks_ok), INBOX_MSGS);
+	snprintf(path, sizeof path, "/workspaces/%s/inbox?status=completed&limit=1000", cr.ws);
+	th_resp r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(json_array_size(r.json), INBOX_MSGS);
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+/* ---- schedules: one name, then 16 concurrent runs ---------------------------------- */
+
+#define SCHEDULERS 16
+
+struct sched_race {
+	char ws[37];
+	char sid[37];
+	long status[SCHEDULERS];
+	char id[SCHEDULERS][37];
+};
+
+static void sched_create_one(int i, void *arg)
+{
+	struct sched_race *sr = arg;
+	th_client *c = th_client_new(srv_for(i));
+	char path[160];
+	snprintf(path, sizeof path, "/workspaces/%s/schedules", sr->ws);
+	th_resp r = th_req(c, "POST", path,
+			   "{\"name\":\"nightly\",\"cron_expr\":\"0 0 1 1 *\",\"prompt\":\"review\"}", NULL);
+	sr->status[i] = r.status;
+	const char *id = th_str(&r, r.status == 201 ? "id" : "existing_id");
+	snprintf(sr->id[i], 37, "%s", id ? id : "");
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+static void sched_run_one(int i, void *arg)
+{
+	struct sched_race *sr = arg;
+	th_client *c = th_client_new(srv_for(i));
+	char path[200];
+	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s/run", sr->ws, sr->sid);
+	th_resp r = th_req(c, "POST", path, NULL, NULL);
+	sr->status[i] = r.status;
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+static void test_schedule_name_race_and_runs_count(void **state)
+{
+	(void)state;
+	static struct sched_race sr;
+	memset(&sr, 0, sizeof sr);
+	th_client *c = th_client_new(srv_for(0));
+	th_create_ws(c, "sched-race", NULL, sr.ws);
+	th_race(SCHEDULERS, sched_create_one, &sr);
+	int created = 0, winner = -1;
+	for (int i = 0; i < SCHEDULERS; i++) {
+		if (sr.status[i] == 201) {
+			created++;
+			winner = i;
+		} else if (sr.status[i] != 409) {
+			fail_msg("creator %d got %ld", i, sr.status[i]);
+		}
+	}
+	assert_int_equal(created, 1);
+	for (int i = 0; i < SCHEDULERS; i++)
+		assert_string_equal(sr.id[i], sr.id[winner]);
+	snprintf(sr.sid, sizeof sr.sid, "%s", sr.id[winner]);
+
+	th_race(SCHEDULERS, sched_run_one, &sr);
+	for (int i = 0; i < SCHEDULERS; i++)
+		assert_int_equal(sr.status[i], 202);
+	char path[200];
+	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", sr.ws, sr.sid);
+	th_resp r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(th_int(&r, "run_count"), SCHEDULERS);
+	th_resp_free(&r);
+	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s/history?limit=1000", sr.ws, sr.sid);
+	r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(json_array_size(r.json), SCHEDULERS);
+	th_resp_free(&r);
+	snprintf(path, sizeof path, "/workspaces/%s/inbox?limit=1000", sr.ws);
+	r = th_req(c, "GET", path, NULL, NULL);
+	assert_int_equal(json_array_size(r.json), SCHEDULERS);
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
 static void test_sigterm_under_load_keeps_every_ack(void **state)
 {
 	(void)state;
@@ -497,6 +662,8 @@ int main(void)
 		cmocka_unit_test(test_rmw_counter_loses_nothing),
 		cmocka_unit_test(test_create_only_one_winner),
 		cmocka_unit_test(test_lww_and_cas_versions_form_1_to_n),
+		cmocka_unit_test(test_inbox_claimers_each_message_once),
+		cmocka_unit_test(test_schedule_name_race_and_runs_count),
 		cmocka_unit_test(test_sigterm_under_load_keeps_every_ack),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
