@@ -147,6 +147,8 @@ int co_inbox_parse_ack(json_t *body, co_inbox_ack *ack, char **result_out)
 			return co_err_set(CO_ENOMEM, "out of memory encoding result");
 		ack->result_json = *result_out;
 	}
+	if (!ack->completed)
+		ack->error_text = json_is_string(res) ? json_string_value(res) : ack->result_json;
 	return CO_OK;
 }
 

@@ -85,6 +85,9 @@ typedef struct {
 typedef struct {
 	bool completed;       /* else failed */
 	const char *result_json; /* borrowed; NULL: none */
+	/* A failed ack's words for the schedule's last_error: the result itself when it is a
+	 * JSON string, else its JSON text; NULL for a completed ack. Borrowed. */
+	const char *error_text;
 	bool has_attempt;
 	int64_t attempt;
 } co_inbox_ack;

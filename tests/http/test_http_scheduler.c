@@ -194,7 +194,7 @@ static json_t *mk_sched(th_client *c, const char *w, const char *name, const cha
 
 static json_t *get_sched(th_client *c, const char *w, const char *sid)
 {
-	char path[160];
+	char path[1024];
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", w, sid);
 	return get_ok(c, path);
 }
@@ -236,7 +236,7 @@ static int await_all(th_client *const *cs, int ncs, char (*wss)[37], int nws, in
 	for (int waited = 0, poll = 0;; waited += 20, poll++) {
 		int done = 0;
 		for (int i = 0; i < nws; i++) {
-			char path[160];
+			char path[1024];
 			snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=1000", wss[i]);
 			th_resp r = th_req(cs[(poll + i) % ncs], "GET", path, NULL, NULL);
 			if (r.status != 200 || !json_is_array(r.json)) {
@@ -343,7 +343,7 @@ static void test_two_replicas_fire_each_slot_once(void **state)
 			json_decref(s);
 		}
 		/* the inbox: exactly one message per run */
-		char path[160];
+		char path[1024];
 		snprintf(path, sizeof path, "/workspaces/%s/inbox?limit=1000", wss[i]);
 		json_t *l = get_ok(cs[i % 2], path);
 		if (json_array_size(l) != A_PER * A_STEPS)

@@ -676,7 +676,7 @@ static void test_list_paging(void **state)
 
 static th_resp patch(const char *w, const char *sid, const char *body)
 {
-	char path[200];
+	char path[512];
 	sched_path(path, sizeof path, w, sid, NULL);
 	return th_req(cl, "PATCH", path, body, NULL);
 }
@@ -852,7 +852,7 @@ static void test_patch_rules(void **state)
 static void test_delete(void **state)
 {
 	(void)state;
-	char w[37], path[200];
+	char w[37], path[512];
 	th_create_ws(cl, "delete-tests", NULL, w);
 	json_t *s = mk_sched(w, "doomed", "@hourly", NULL, "p", -1);
 	json_t *k = mk_sched(w, "kept", "@hourly", NULL, "p", -1);
@@ -882,7 +882,7 @@ static void test_delete(void **state)
 
 static json_t *run_ok(th_client *c, const char *w, const char *sid, const char *body)
 {
-	char path[200];
+	char path[512];
 	sched_path(path, sizeof path, w, sid, "/run");
 	th_resp r = th_req(c, "POST", path, body, NULL);
 	if (r.status != 202 || !json_is_object(r.json))
@@ -909,7 +909,7 @@ static void check_run_shape(json_t *run, const char *w, const char *sid, const c
 static void test_manual_run_inbox_history(void **state)
 {
 	(void)state;
-	char w[37], path[200];
+	char w[37], path[512];
 	th_create_ws(cl, "manual-runs", NULL, w);
 	const char *prompt = "Summarise today's PRs.\n\"Be brief\" \xc3\xa9\\";
 	json_t *s = mk_sched(w, "summary", "0 9 * * *", "Europe/Berlin", prompt, 0); /* disabled */
@@ -1069,7 +1069,7 @@ static void rename_to_same(int i, void *arg)
 {
 	struct name_race *nr = arg;
 	th_client *c = th_client_new(&srv);
-	char path[200];
+	char path[512];
 	sched_path(path, sizeof path, nr->ws, nr->ids[i], NULL);
 	th_resp r = th_req(c, "PATCH", path, "{\"name\":\"renamed-target\"}", NULL);
 	record(nr, i, &r, "id");
@@ -1480,7 +1480,7 @@ static void expect_webhook_error(th_client *c, const char *tag, const char *url)
 		fail_msg("%s: last_error is empty: %s", tag, json_dumps(g, JSON_COMPACT));
 	assert_int_equal(jint(g, "run_count"), 1);
 	/* the message was enqueued anyway: nothing lost */
-	char path[200];
+	char path[512];
 	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, jstr(run, "message_id"));
 	json_t *m = get_ok(c, path);
 	assert_string_equal(jstr(m, "body"), "will not arrive");

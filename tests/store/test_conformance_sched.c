@@ -1282,6 +1282,7 @@ static int ack(const co_id *ws, const co_id *mid, bool completed, const char *re
 {
 	co_inbox_ack a = {.completed = completed,
 			  .result_json = result,
+			  .error_text = completed ? NULL : result,
 			  .has_attempt = has_attempt,
 			  .attempt = attempt};
 	return CALL(inbox_ack, ws, mid, &a, out, c);
@@ -1848,6 +1849,41 @@ static void test_sched_ack_race_reports_once(void **state)
 	co_schedule_clear(&s);
 }
 
+/* A schedule's message that is dead-lettered reports its run as failed. */
+static void test_sched_dead_letter_reports_failed(void **state)
+{
+	(void)state;
+	co_clock_set_override(T0);
+	co_id ws = mk("dead-run");
+	co_id sid = mk_sched(&ws, "dies", "0 0 1 1 *", "never acked");
+	co_sched_run run = fire_manual_ok(&ws, &sid, T0);
+	co_usec_t now = T0;
+	for (int i = 0; i < CO_INBOX_ATTEMPTS_DEFAULT; i++) {
+		co_inbox_list l = {0};
+		assert_int_equal(claim(&ws, 1, 1, &l), CO_OK);
+		assert_int_equal(l.n, 1);
+		co_inbox_list_clear(&l);
+		now += 2 * SEC; /* the claimer crashed: its lease ends */
+		co_clock_set_override(now);
+	}
+	co_inbox_list l = {0};
+	assert_int_equal(claim(&ws, 1, 1, &l), CO_OK);
+	assert_int_equal(l.n, 0);
+	co_inbox_list_clear(&l);
+	co_schedule row = {0};
+	get_sched(&ws, &sid, &row);
+	assert_string_equal(row.last_status, "failed");
+	assert_string_equal(row.last_error, "dead-lettered after 5 attempts");
+	co_schedule_clear(&row);
+	co_sched_run_list h = {0};
+	co_page pg = {.limit = 10};
+	assert_int_equal(CALL(sched_history, &ws, &sid, &pg, &h), CO_OK);
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.items[0].id.s, run.id.s);
+	assert_string_equal(h.items[0].status, "failed");
+	co_sched_run_list_clear(&h);
+}
+
 static void test_sched_outcome_through_ack(void **state)
 {
 	(void)state;
@@ -1922,6 +1958,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_sched_patch_fire_race_loses_nothing, reset_clock),
 		cmocka_unit_test_teardown(test_sched_fire_after_patch, reset_clock),
 		cmocka_unit_test_teardown(test_sched_regressions_from_review, reset_clock),
+		cmocka_unit_test_teardown(test_sched_dead_letter_reports_failed, reset_clock),
 		cmocka_unit_test_teardown(test_sched_mark, reset_clock),
 		cmocka_unit_test_teardown(test_inbox_enqueue_idempotent, reset_clock),
 		cmocka_unit_test_teardown(test_inbox_idempotent_race, reset_clock),

@@ -52,7 +52,8 @@ static pg_sql Q_LIST = {.sql = "SELECT " MSG_COLS " FROM inbox WHERE workspace_i
 			.nparams = 4};
 static pg_sql Q_DEAD_LETTER = {.sql = "UPDATE inbox SET status = 'dead', updated_at = $2::bigint "
 				      "WHERE workspace_id = $1::uuid AND status = 'claimed' AND "
-				      "lease_expires_at <= $2::bigint AND attempts >= max_attempts",
+				      "lease_expires_at <= $2::bigint AND attempts >= max_attempts "
+				      "RETURNING schedule_id, run_id, attempts",
 			       .nparams = 2};
 static pg_sql Q_CLAIM = {
 	.sql = "UPDATE inbox m SET status = 'claimed', attempts = m.attempts + 1, "
@@ -221,11 +222,25 @@ static int tx_claim(pg_conn *c, void *arg)
 	co_usec_t t = co_clock_now_us();
 	char now[24], lease[24], max[24];
 	const char *d[] = {a->ws->s, pg_i64(now, t)};
-	if ((rc = pg_run0(c, &Q_DEAD_LETTER, d)))
+	PGresult *r;
+	if ((rc = pg_run(c, &Q_DEAD_LETTER, d, &r)))
+		return rc;
+	/* A schedule's dead message is its run's outcome: failed. */
+	for (int i = 0; rc == CO_OK && i < PQntuples(r); i++) {
+		if (!pg_val(r, i, 0))
+			continue;
+		co_id sid, run;
+		pg_id(r, i, 0, &sid);
+		pg_id(r, i, 1, &run);
+		char why[64];
+		snprintf(why, sizeof why, "dead-lettered after %lld attempts", (long long)pg_ival(r, i, 2));
+		rc = pg_sched_report(c, &sid, &run, false, false, why, t);
+	}
+	PQclear(r);
+	if (rc)
 		return rc;
 	const char *p[] = {a->ws->s, now, pg_i64(lease, t + a->claim->lease_seconds * 1000000),
 			   pg_i64(max, a->claim->max)};
-	PGresult *r;
 	if ((rc = pg_run(c, &Q_CLAIM, p, &r)))
 		return rc;
 	rc = collect(r, a->out);
@@ -283,7 +298,7 @@ static int tx_ack(pg_conn *c, void *arg)
 	if (rc == CO_OK && m.has_schedule)
 		rc = pg_sched_report(c, &m.schedule_id, &m.run_id, a->ack->completed,
 				     co_inbox_result_empty(a->ack->result_json),
-				     a->ack->completed ? NULL : a->ack->result_json, t);
+				     a->ack->error_text, t);
 	co_inbox_msg_clear(&m);
 	return rc;
 }

@@ -33,7 +33,7 @@ static sq_sql Q_LIST = {.sql = "SELECT " MSG_COLS " FROM inbox WHERE workspace_i
 			"(?2 IS NULL OR status = ?2) AND id > ?3 ORDER BY id LIMIT ?4"};
 static sq_sql Q_DEAD_LETTER = {.sql = "UPDATE inbox SET status = 'dead', updated_at = ?2 WHERE "
 			       "workspace_id = ?1 AND status = 'claimed' AND lease_expires_at <= ?2 "
-			       "AND attempts >= max_attempts"};
+			       "AND attempts >= max_attempts RETURNING schedule_id, run_id, attempts"};
 static sq_sql Q_CLAIM = {.sql = "UPDATE inbox SET status = 'claimed', attempts = attempts + 1, "
 			 "lease_expires_at = ?3, updated_at = ?2 WHERE id IN (SELECT id FROM inbox "
 			 "WHERE workspace_id = ?1 AND (status = 'queued' OR (status = 'claimed' AND "
@@ -200,10 +200,38 @@ static int op_claim(sq_conn *c, void *arg)
 		return CO_EINTERNAL;
 	sq_bind_text(st, 1, a->ws->s);
 	sqlite3_bind_int64(st, 2, now);
-	rc = sqlite3_step(st);
+	/* A schedule's dead message is its run's outcome: failed (collected first, reported
+	 * after the statement is done). */
+	struct dead {
+		co_id schedule_id, run_id;
+		int64_t attempts;
+	} *dead = NULL;
+	size_t ndead = 0, cap = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+			continue;
+		if (ndead == cap) {
+			struct dead *grown = realloc(dead, (cap = cap ? cap * 2 : 4) * sizeof *dead);
+			if (!grown) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			dead = grown;
+		}
+		sq_col_id(st, 0, &dead[ndead].schedule_id);
+		sq_col_id(st, 1, &dead[ndead].run_id);
+		dead[ndead++].attempts = sqlite3_column_int64(st, 2);
+	}
 	sq_done(st);
-	if (rc != SQLITE_DONE)
-		return sq_fail(c, rc, "dead-lettering messages");
+	rc = rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, "dead-lettering messages");
+	for (size_t i = 0; rc == CO_OK && i < ndead; i++) {
+		char why[64];
+		snprintf(why, sizeof why, "dead-lettered after %lld attempts", (long long)dead[i].attempts);
+		rc = sq_sched_report(c, &dead[i].schedule_id, &dead[i].run_id, false, false, why, now);
+	}
+	free(dead);
+	if (rc)
+		return rc;
 	if (!(st = sq_prep(c, &Q_CLAIM)))
 		return CO_EINTERNAL;
 	sq_bind_text(st, 1, a->ws->s);
@@ -268,7 +296,7 @@ static int op_ack(sq_conn *c, void *arg)
 	if (rc == CO_OK && m.has_schedule)
 		rc = sq_sched_report(c, &m.schedule_id, &m.run_id, a->ack->completed,
 				     co_inbox_result_empty(a->ack->result_json),
-				     a->ack->completed ? NULL : a->ack->result_json, now);
+				     a->ack->error_text, now);
 	co_inbox_msg_clear(&m);
 	return rc ? rc : select_one(c, &Q_SELECT, a->mid->s, a->ws->s, a->out);
 }
