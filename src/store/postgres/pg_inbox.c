@@ -58,8 +58,9 @@ static pg_sql Q_DEAD_LETTER = {.sql = "UPDATE inbox SET status = 'dead', updated
 static pg_sql Q_CLAIM = {
 	.sql = "UPDATE inbox m SET status = 'claimed', attempts = m.attempts + 1, "
 	       "lease_expires_at = $3::bigint, updated_at = $2::bigint FROM (SELECT id FROM inbox "
-	       "WHERE workspace_id = $1::uuid AND (status = 'queued' OR (status = 'claimed' AND "
-	       "lease_expires_at <= $2::bigint)) ORDER BY priority DESC, id LIMIT $4::int "
+	       "WHERE workspace_id = $1::uuid AND status IN ('queued', 'claimed') AND "
+	       "(status = 'queued' OR lease_expires_at <= $2::bigint) ORDER BY priority DESC, id "
+	       "LIMIT $4::int "
 	       "FOR UPDATE SKIP LOCKED) pick WHERE m.id = pick.id RETURNING " MSG_COLS_M,
 	.nparams = 4};
 static pg_sql Q_ACK = {.sql = "UPDATE inbox SET status = $3, result = $4, acked_at = $5::bigint, "

@@ -34,10 +34,13 @@ static sq_sql Q_LIST = {.sql = "SELECT " MSG_COLS " FROM inbox WHERE workspace_i
 static sq_sql Q_DEAD_LETTER = {.sql = "UPDATE inbox SET status = 'dead', updated_at = ?2 WHERE "
 			       "workspace_id = ?1 AND status = 'claimed' AND lease_expires_at <= ?2 "
 			       "AND attempts >= max_attempts RETURNING schedule_id, run_id, attempts"};
+/* `status IN (…)` repeats the inbox_open index's condition so SQLite walks that index in
+ * claim order and stops at LIMIT (no scan of the workspace, no sort). */
 static sq_sql Q_CLAIM = {.sql = "UPDATE inbox SET status = 'claimed', attempts = attempts + 1, "
 			 "lease_expires_at = ?3, updated_at = ?2 WHERE id IN (SELECT id FROM inbox "
-			 "WHERE workspace_id = ?1 AND (status = 'queued' OR (status = 'claimed' AND "
-			 "lease_expires_at <= ?2)) ORDER BY priority DESC, id LIMIT ?4) "
+			 "WHERE workspace_id = ?1 AND status IN ('queued', 'claimed') AND "
+			 "(status = 'queued' OR lease_expires_at <= ?2) ORDER BY priority DESC, id "
+			 "LIMIT ?4) "
 			 "RETURNING " MSG_COLS};
 static sq_sql Q_ACK = {.sql = "UPDATE inbox SET status = ?3, result = ?4, acked_at = ?5, updated_at = ?5, "
 		       "lease_expires_at = NULL WHERE id = ?1 AND workspace_id = ?2"};

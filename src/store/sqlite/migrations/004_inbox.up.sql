@@ -25,4 +25,6 @@ CREATE UNIQUE INDEX inbox_idempotency ON inbox (workspace_id, idempotency_key)
 -- The claim scan: open messages of a workspace in claim order.
 CREATE INDEX inbox_open ON inbox (workspace_id, priority DESC, id)
     WHERE status IN ('queued', 'claimed');
+-- Dead-lettering looks only at claimed messages whose lease ended.
+CREATE INDEX inbox_leases ON inbox (workspace_id, lease_expires_at) WHERE status = 'claimed';
 CREATE INDEX inbox_workspace ON inbox (workspace_id, id);
