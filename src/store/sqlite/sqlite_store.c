@@ -331,7 +331,9 @@ static int conn_open(const char *path, bool reader, sq_conn *c)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	const char *pragmas = reader ? "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;"
-				     : "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; "
+				     /* busy_timeout first: switching to WAL takes a lock that
+				      * another colonyd starting on the same new file may hold */
+				     : "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; "
 				       "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 	char *msg = NULL;
 	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &msg);
