@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------ */
@@ -317,6 +318,24 @@ char *sq_col_strdup(sqlite3_stmt *st, int i)
 	return t ? strdup((const char *)t) : NULL;
 }
 
+/* The writer's busy handler: another process (a second colonyd on the file) holds the
+ * write lock. SQLite's own handler sleeps up to 100 ms between tries, so against a busy
+ * second writer, which frees the lock only for microseconds between its commits, it
+ * rarely catches the lock free and can starve past its timeout (503s). Polling every
+ * 20–150 µs takes turns instead. Gives up after WRITER_BUSY_MAX_US: the batch answers 503. */
+#define WRITER_BUSY_MAX_US 30000000LL
+
+static int writer_busy(void *arg, int count)
+{
+	(void)arg;
+	long sleep_us = count < 20 ? 20 : 150;
+	if ((int64_t)count * 150 > WRITER_BUSY_MAX_US)
+		return 0;
+	struct timespec ts = {0, sleep_us * 1000};
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static int conn_open(const char *path, bool reader, sq_conn *c)
 {
 	memset(c, 0, sizeof *c);
@@ -345,6 +364,8 @@ static int conn_open(const char *path, bool reader, sq_conn *c)
 		c->db = NULL;
 		return rc;
 	}
+	if (!reader)
+		sqlite3_busy_handler(c->db, writer_busy, NULL);
 	return CO_OK;
 }
 
