@@ -1,4 +1,4 @@
-/* scheduler.c — the ticker and the webhook delivery thread; see scheduler.h. */
+/* scheduler.c — the ticker and the webhook delivery threads; see scheduler.h. */
 #include "scheduler.h"
 #include "../core/err.h"
 
@@ -13,6 +13,7 @@
 
 #define DUE_BATCH 128      /* schedules fired per store query */
 #define DELIVERY_MAX 10000 /* queued webhooks; more are marked "error" at once */
+#define DELIVERERS 4       /* webhook threads: one slow url does not hold up the others */
 
 typedef struct job {
 	co_id run_id;
@@ -29,7 +30,8 @@ static struct {
 	bool ticker_started, ticking_stopped;
 	pthread_t ticker;
 	bool deliverer_started, delivery_stopped;
-	pthread_t deliverer;
+	int ndeliverers;
+	pthread_t deliverers[DELIVERERS];
 	job *head, *tail;
 	int queued;
 	_Atomic unsigned long long fired, lost;
@@ -281,8 +283,11 @@ int co_scheduler_start(const co_scheduler_config *cfg)
 	if (S.cfg.webhook_timeout_ms <= 0)
 		S.cfg.webhook_timeout_ms = 10000;
 	S.ticking_stopped = S.delivery_stopped = false;
-	if (pthread_create(&S.deliverer, NULL, deliverer_main, NULL))
-		return co_err_set(CO_EINTERNAL, "cannot start the webhook thread");
+	for (S.ndeliverers = 0; S.ndeliverers < DELIVERERS; S.ndeliverers++)
+		if (pthread_create(&S.deliverers[S.ndeliverers], NULL, deliverer_main, NULL))
+			break;
+	if (S.ndeliverers == 0)
+		return co_err_set(CO_EINTERNAL, "cannot start the webhook threads");
 	S.deliverer_started = true;
 	if (cfg->tick) {
 		if (pthread_create(&S.ticker, NULL, ticker_main, NULL)) {
@@ -314,7 +319,8 @@ void co_scheduler_stop(void)
 	pthread_cond_broadcast(&S.cv);
 	pthread_mutex_unlock(&S.mu);
 	if (S.deliverer_started) {
-		pthread_join(S.deliverer, NULL);
+		for (int i = 0; i < S.ndeliverers; i++)
+			pthread_join(S.deliverers[i], NULL);
 		S.deliverer_started = false;
 	}
 }

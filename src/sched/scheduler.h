@@ -9,8 +9,9 @@
  *     missed while down fire once, not in a burst), plus the run row and the inbox
  *     message, in one transaction. Another replica that read the same row loses the
  *     compare-and-set and does nothing: each slot fires once across all replicas.
- *  2. Webhooks never hold up firing: a fire whose workspace has a url is queued for one
- *     delivery thread, which POSTs it with libcurl (timeout, http/https only, no
+ *  2. Webhooks never hold up firing: a fire whose workspace has a url is queued for a
+ *     small pool of delivery threads (so one slow url does not hold up the others), which
+ *     POST it with libcurl (timeout, http/https only, no
  *     redirects) and records the outcome with sched_mark(). A crash between the fire's
  *     commit and the POST loses the POST, never the inbox message: the inbox is the
  *     durable channel, the webhook a notification.

@@ -1517,6 +1517,50 @@ static void test_webhook_errors(void **state)
 	assert_int_equal(th_server_stop(&hs), 0);
 }
 
+/* A url that never answers does not hold up another workspace's webhook: when the fast
+ * one shows "delivered", the slow one is still "fired" (in flight). With one delivery
+ * thread the fast one would wait for the slow one's timeout, which ends in "error". */
+static void test_slow_webhook_does_not_block_others(void **state)
+{
+	(void)state;
+	static const char *const args[] = {"--no-scheduler", "--webhook-timeout-ms", "2500", NULL};
+	th_server hs;
+	th_server_start(&hs, args);
+	th_client *c = th_client_new(&hs);
+	static struct hook slow, fast;
+	hook_start(&slow, 0); /* reads the request, never answers */
+	hook_start(&fast, 200);
+	char url[128], ws_slow[37], ws_fast[37];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/slow", slow.port);
+	mk_ws_url(c, "slow-hook", url, ws_slow);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/fast", fast.port);
+	mk_ws_url(c, "fast-hook", url, ws_fast);
+	json_t *s1 = mk_sched_c(c, ws_slow, "slow", "0 0 29 2 *", NULL, "slow", 1);
+	json_t *s2 = mk_sched_c(c, ws_fast, "fast", "0 0 29 2 *", NULL, "fast", 1);
+	json_t *r1 = run_ok(c, ws_slow, jstr(s1, "id"), NULL);
+	for (int waited = 0; hook_count(&slow) == 0 && waited < 5000; waited += 10)
+		sleep_ms(10); /* the slow POST is in flight */
+	assert_int_equal(hook_count(&slow), 1);
+	json_t *r2 = run_ok(c, ws_fast, jstr(s2, "id"), NULL);
+	json_t *g2 = await_outcome(c, ws_fast, jstr(s2, "id"), 15000);
+	json_t *g1 = get_sched(c, ws_slow, jstr(s1, "id"));
+	assert_string_equal(jstr(g2, "last_status"), "delivered");
+	assert_string_equal(jstr(g1, "last_status"), "fired"); /* still in flight */
+	json_decref(g1);
+	g1 = await_outcome(c, ws_slow, jstr(s1, "id"), 15000);
+	assert_string_equal(jstr(g1, "last_status"), "error"); /* then it times out */
+	json_decref(g1);
+	json_decref(g2);
+	json_decref(r1);
+	json_decref(r2);
+	json_decref(s1);
+	json_decref(s2);
+	hook_stop(&slow);
+	hook_stop(&fast);
+	th_client_free(c);
+	assert_int_equal(th_server_stop(&hs), 0);
+}
+
 /* SIGTERM while a webhook is in flight (the receiver never answers): colonyd still exits
  * cleanly and promptly, and after a restart the run is not left without an outcome. */
 static void test_webhook_in_flight_at_shutdown(void **state)
@@ -1578,6 +1622,7 @@ int main(void)
 		cmocka_unit_test(test_rename_name_race),
 		cmocka_unit_test(test_webhook_delivered),
 		cmocka_unit_test(test_webhook_errors),
+		cmocka_unit_test(test_slow_webhook_does_not_block_others),
 		cmocka_unit_test(test_webhook_in_flight_at_shutdown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
