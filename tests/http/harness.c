@@ -1,5 +1,7 @@
 /* harness.c — real colonyd + libcurl client for HTTP tests; see harness.h. */
 #include "harness.h"
+
+#include <ctype.h>
 #include "../pgtmp.h"
 
 #include <curl/curl.h>
@@ -33,7 +35,7 @@
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-static void sleep_ms(int ms)
+void th_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
@@ -128,7 +130,7 @@ static void spawn(th_server *s, const char *const *extra_args)
 			s->pid = 0;
 			fail_msg("colonyd exited at start (status %d); see %s", status, log_file);
 		}
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	fail_msg("colonyd did not start within 20 s; see %s", log_file);
 }
@@ -357,4 +359,94 @@ void th_race(int n, void (*fn)(int i, void *arg), void *arg)
 	pthread_barrier_destroy(&race.barrier);
 	free(tids);
 	free(ts);
+}
+
+/* ---- helpers shared by the HTTP tests -------------------------------------------------- */
+
+long long th_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+long long th_parse_ts(const char *s)
+{
+	static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+	if (!s || strlen(s) != sizeof pat - 1)
+		return -1;
+	for (size_t i = 0; i < sizeof pat - 1; i++)
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
+			return -1;
+	struct tm tm = {0};
+	int frac = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (long long)timegm(&tm) * 1000000LL + frac;
+}
+
+long long th_jtime(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	long long t = th_parse_ts(s);
+	if (t < 0)
+		fail_msg("field %s is not an RFC 3339 µs UTC time: %s", k, s ? s : "(absent/not a string)");
+	return t;
+}
+
+bool th_jnull(json_t *o, const char *k) { return json_is_null(json_object_get(o, k)); }
+const char *th_jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+long long th_jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+
+void th_assert_uuid7(const char *s)
+{
+	assert_non_null(s);
+	assert_int_equal(strlen(s), 36);
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+			assert_int_equal(s[i], '-');
+		else if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			fail_msg("id %s is not lowercase hex", s);
+	}
+	assert_int_equal(s[14], '7');
+	assert_non_null(strchr("89ab", s[19]));
+}
+
+void th_assert_error(const th_resp *r, long status, const char *code)
+{
+	if (r->status != status)
+		fail_msg("expected %ld (%s), got %ld: %s", status, code ? code : "", r->status, r->body);
+	const char *e = th_str(r, "error");
+	if (!e || !*e)
+		fail_msg("error body has no sentence: %s", r->body);
+	if (code && (!th_str(r, "code") || strcmp(th_str(r, "code"), code)))
+		fail_msg("expected code %s, got: %s", code, r->body);
+}
+
+void th_expect_error(th_resp r, long status, const char *code)
+{
+	th_assert_error(&r, status, code);
+	th_resp_free(&r);
+}
+
+json_t *th_get_ok(th_client *c, const char *path)
+{
+	th_resp r = th_req(c, "GET", path, NULL, NULL);
+	if (r.status != 200 || !r.json)
+		fail_msg("GET %s: %ld %s", path, r.status, r.body);
+	json_t *j = json_incref(r.json);
+	th_resp_free(&r);
+	return j;
+}
+
+th_resp th_send_json(th_client *c, const char *method, const char *path, json_t *body)
+{
+	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(body);
+	th_resp r = th_req(c, method, path, s, NULL);
+	free(s);
+	return r;
 }

@@ -78,6 +78,29 @@ long long th_int(const th_resp *r, const char *field);
  * out_id (37 bytes). Asserts 201. */
 void th_create_ws(th_client *c, const char *name, const char *parent, char *out_id);
 
+/* ---- helpers shared by the HTTP tests -------------------------------------------------- */
+
+void th_sleep_ms(int ms);
+/* Wall-clock µs since the epoch (the test's own clock, not colonyd's). */
+long long th_now_us(void);
+/* The contract's time form, strictly ("2026-11-23T16:38:16.123456Z") → µs; -1 if not. */
+long long th_parse_ts(const char *s);
+/* A time field of o that must be present and valid (fails the test otherwise). */
+long long th_jtime(json_t *o, const char *k);
+bool th_jnull(json_t *o, const char *k);
+const char *th_jstr(json_t *o, const char *k);
+long long th_jint(json_t *o, const char *k);
+/* Asserts s is a lowercase UUIDv7 string. */
+void th_assert_uuid7(const char *s);
+/* Asserts a SPEC §1 error body with the given status and code (code NULL: any). */
+void th_assert_error(const th_resp *r, long status, const char *code);
+/* th_assert_error, then frees r. */
+void th_expect_error(th_resp r, long status, const char *code);
+/* GET path, asserting 200 with a JSON body; returns the body (json_decref it). */
+json_t *th_get_ok(th_client *c, const char *path);
+/* Sends body (stolen; NULL for none) as compact JSON. */
+th_resp th_send_json(th_client *c, const char *method, const char *path, json_t *body);
+
 /* Runs fn(i, arg) on n threads that start together (a barrier), and joins them. */
 void th_race(int n, void (*fn)(int i, void *arg), void *arg);
 

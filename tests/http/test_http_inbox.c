@@ -58,91 +58,6 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static long long parse_ts(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-	if (!s || strlen(s) != sizeof pat - 1)
-		return -1;
-	for (size_t i = 0; i < sizeof pat - 1; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
-			return -1;
-	struct tm tm = {0};
-	int frac = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (long long)timegm(&tm) * 1000000LL + frac;
-}
-
-static long long jtime(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	long long t = parse_ts(s);
-	if (t < 0)
-		fail_msg("field %s is not an RFC 3339 µs UTC time: %s", k, s ? s : "(absent/not a string)");
-	return t;
-}
-
-static bool jnull(json_t *o, const char *k) { return json_is_null(json_object_get(o, k)); }
-static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
-
-static void assert_uuid7(const char *s)
-{
-	assert_non_null(s);
-	assert_int_equal(strlen(s), 36);
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-			assert_int_equal(s[i], '-');
-		else if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-			fail_msg("id %s is not lowercase hex", s);
-	}
-	assert_int_equal(s[14], '7');
-	assert_non_null(strchr("89ab", s[19]));
-}
-
-static void assert_error(const th_resp *r, long status, const char *code)
-{
-	if (r->status != status)
-		fail_msg("expected %ld (%s), got %ld: %s", status, code ? code : "", r->status, r->body);
-	const char *e = th_str(r, "error");
-	if (!e || !*e)
-		fail_msg("error body has no sentence: %s", r->body);
-	if (code && (!th_str(r, "code") || strcmp(th_str(r, "code"), code)))
-		fail_msg("expected code %s, got: %s", code, r->body);
-}
-
-static void expect_error(th_resp r, long status, const char *code)
-{
-	assert_error(&r, status, code);
-	th_resp_free(&r);
-}
-
-static json_t *get_ok(th_client *c, const char *path)
-{
-	th_resp r = th_req(c, "GET", path, NULL, NULL);
-	if (r.status != 200 || !r.json)
-		fail_msg("GET %s: %ld %s", path, r.status, r.body);
-	json_t *j = json_incref(r.json);
-	th_resp_free(&r);
-	return j;
-}
-
 static void inbox_path(char *out, size_t n, const char *w, const char *suffix)
 {
 	snprintf(out, n, "/workspaces/%s/inbox%s", w, suffix ? suffix : "");
@@ -157,12 +72,12 @@ static void msg_path(char *out, size_t n, const char *w, const char *mid, const 
 static void check_msg_shape(json_t *m)
 {
 	assert_true(json_is_object(m));
-	assert_uuid7(jstr(m, "id"));
-	assert_uuid7(jstr(m, "workspace_id"));
+	th_assert_uuid7(th_jstr(m, "id"));
+	th_assert_uuid7(th_jstr(m, "workspace_id"));
 	assert_non_null(json_object_get(m, "body"));
-	assert_false(jnull(m, "body"));
+	assert_false(th_jnull(m, "body"));
 	assert_true(json_is_integer(json_object_get(m, "priority")));
-	const char *st = jstr(m, "status");
+	const char *st = th_jstr(m, "status");
 	assert_non_null(st);
 	if (strcmp(st, "queued") && strcmp(st, "claimed") && strcmp(st, "completed") && strcmp(st, "failed") &&
 	    strcmp(st, "dead"))
@@ -170,22 +85,22 @@ static void check_msg_shape(json_t *m)
 	assert_true(json_is_integer(json_object_get(m, "attempts")));
 	assert_true(json_is_integer(json_object_get(m, "max_attempts")));
 	if (!strcmp(st, "claimed"))
-		jtime(m, "lease_expires_at");
+		th_jtime(m, "lease_expires_at");
 	else if (!strcmp(st, "queued"))
-		assert_true(jnull(m, "lease_expires_at"));
+		assert_true(th_jnull(m, "lease_expires_at"));
 	else
 		assert_non_null(json_object_get(m, "lease_expires_at"));
-	const char *src = jstr(m, "source");
+	const char *src = th_jstr(m, "source");
 	assert_non_null(src);
 	assert_non_null(json_object_get(m, "idempotency_key"));
 	assert_non_null(json_object_get(m, "schedule_id"));
 	assert_non_null(json_object_get(m, "run_id"));
 	assert_non_null(json_object_get(m, "result"));
-	jtime(m, "created_at");
+	th_jtime(m, "created_at");
 	if (!strcmp(st, "completed") || !strcmp(st, "failed"))
-		jtime(m, "acked_at");
+		th_jtime(m, "acked_at");
 	else
-		assert_true(jnull(m, "acked_at"));
+		assert_true(th_jnull(m, "acked_at"));
 }
 
 /* Enqueues body (a JSON text); asserts want (201 or 200); returns the message. */
@@ -241,7 +156,7 @@ static json_t *get_msg(const char *w, const char *mid)
 {
 	char path[200];
 	msg_path(path, sizeof path, w, mid, NULL);
-	json_t *m = get_ok(cl, path);
+	json_t *m = th_get_ok(cl, path);
 	check_msg_shape(m);
 	return m;
 }
@@ -250,7 +165,7 @@ static json_t *list_inbox(const char *w, const char *query)
 {
 	char path[200];
 	snprintf(path, sizeof path, "/workspaces/%s/inbox?limit=1000%s%s", w, query ? "&" : "", query ? query : "");
-	json_t *l = get_ok(cl, path);
+	json_t *l = th_get_ok(cl, path);
 	assert_true(json_is_array(l));
 	return l;
 }
@@ -270,26 +185,26 @@ static void test_enqueue_shape_get_list(void **state)
 	(void)state;
 	char w[37];
 	th_create_ws(cl, "inbox-shape", NULL, w);
-	long long before = now_us();
+	long long before = th_now_us();
 	json_t *m = enqueue(w, "{\"body\":{\"task\":\"review PR 7\",\"n\":[1,2.5,null,true]}}");
-	long long after = now_us();
-	assert_string_equal(jstr(m, "workspace_id"), w);
+	long long after = th_now_us();
+	assert_string_equal(th_jstr(m, "workspace_id"), w);
 	assert_true(body_is(m, "{\"task\":\"review PR 7\",\"n\":[1,2.5,null,true]}"));
-	assert_int_equal(jint(m, "priority"), 0);
-	assert_string_equal(jstr(m, "status"), "queued");
-	assert_int_equal(jint(m, "attempts"), 0);
-	assert_int_equal(jint(m, "max_attempts"), 5);
-	assert_true(jnull(m, "lease_expires_at"));
-	assert_string_equal(jstr(m, "source"), "api");
-	assert_true(jnull(m, "idempotency_key"));
-	assert_true(jnull(m, "schedule_id"));
-	assert_true(jnull(m, "run_id"));
-	assert_true(jnull(m, "result"));
-	assert_true(jnull(m, "acked_at"));
-	long long created = jtime(m, "created_at");
+	assert_int_equal(th_jint(m, "priority"), 0);
+	assert_string_equal(th_jstr(m, "status"), "queued");
+	assert_int_equal(th_jint(m, "attempts"), 0);
+	assert_int_equal(th_jint(m, "max_attempts"), 5);
+	assert_true(th_jnull(m, "lease_expires_at"));
+	assert_string_equal(th_jstr(m, "source"), "api");
+	assert_true(th_jnull(m, "idempotency_key"));
+	assert_true(th_jnull(m, "schedule_id"));
+	assert_true(th_jnull(m, "run_id"));
+	assert_true(th_jnull(m, "result"));
+	assert_true(th_jnull(m, "acked_at"));
+	long long created = th_jtime(m, "created_at");
 	assert_true(created >= before - 2 * SEC_US && created <= after + 2 * SEC_US);
 
-	json_t *g = get_msg(w, jstr(m, "id"));
+	json_t *g = get_msg(w, th_jstr(m, "id"));
 	assert_true(json_equal(g, m));
 	json_decref(g);
 
@@ -303,20 +218,20 @@ static void test_enqueue_shape_get_list(void **state)
 			 i == 0 ? 1000000 : i == 1 ? -1000000 : i, i == 0 ? 1 : i == 1 ? 1000 : i + 1);
 		ms[i] = enqueue(w, body);
 		assert_true(body_is(ms[i], bodies[i]));
-		assert_int_equal(jint(ms[i], "priority"), i == 0 ? 1000000 : i == 1 ? -1000000 : i);
-		assert_int_equal(jint(ms[i], "max_attempts"), i == 0 ? 1 : i == 1 ? 1000 : i + 1);
+		assert_int_equal(th_jint(ms[i], "priority"), i == 0 ? 1000000 : i == 1 ? -1000000 : i);
+		assert_int_equal(th_jint(ms[i], "max_attempts"), i == 0 ? 1 : i == 1 ? 1000 : i + 1);
 	}
 
 	/* the list: all nine, by id */
 	json_t *l = list_inbox(w, NULL);
 	assert_int_equal(json_array_size(l), 9);
-	assert_string_equal(jstr(json_array_get(l, 0), "id"), jstr(m, "id"));
+	assert_string_equal(th_jstr(json_array_get(l, 0), "id"), th_jstr(m, "id"));
 	for (size_t i = 0; i < 9; i++) {
 		json_t *e = json_array_get(l, i);
 		check_msg_shape(e);
 		if (i > 0) {
-			assert_true(strcmp(jstr(json_array_get(l, i - 1), "id"), jstr(e, "id")) < 0);
-			assert_string_equal(jstr(e, "id"), jstr(ms[i - 1], "id"));
+			assert_true(strcmp(th_jstr(json_array_get(l, i - 1), "id"), th_jstr(e, "id")) < 0);
+			assert_string_equal(th_jstr(e, "id"), th_jstr(ms[i - 1], "id"));
 			assert_true(json_equal(e, ms[i - 1]));
 		}
 	}
@@ -325,16 +240,16 @@ static void test_enqueue_shape_get_list(void **state)
 	/* another workspace's message is absent here; absent and malformed ids */
 	char other[37], path[200];
 	th_create_ws(cl, "inbox-shape-other", NULL, other);
-	msg_path(path, sizeof path, other, jstr(m, "id"), NULL);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
-	msg_path(path, sizeof path, other, jstr(m, "id"), "/ack");
-	expect_error(th_req(cl, "POST", path, "{\"status\":\"completed\"}", NULL), 404, "not_found");
+	msg_path(path, sizeof path, other, th_jstr(m, "id"), NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	msg_path(path, sizeof path, other, th_jstr(m, "id"), "/ack");
+	th_expect_error(th_req(cl, "POST", path, "{\"status\":\"completed\"}", NULL), 404, "not_found");
 	msg_path(path, sizeof path, w, ABSENT_ID, NULL);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
 	msg_path(path, sizeof path, w, "not-an-id", NULL);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	msg_path(path, sizeof path, w, "not-an-id", "/ack");
-	expect_error(th_req(cl, "POST", path, "{\"status\":\"completed\"}", NULL), 400, NULL);
+	th_expect_error(th_req(cl, "POST", path, "{\"status\":\"completed\"}", NULL), 400, NULL);
 	l = list_inbox(other, NULL);
 	assert_int_equal(json_array_size(l), 0);
 	json_decref(l);
@@ -375,7 +290,7 @@ static void test_enqueue_errors_change_nothing(void **state)
 		th_resp r = th_req(cl, "POST", path, bad[i], NULL);
 		if (r.status != 400)
 			fail_msg("case %zu %s: expected 400, got %ld %s", i, bad[i], r.status, r.body);
-		assert_error(&r, 400, NULL);
+		th_assert_error(&r, 400, NULL);
 		th_resp_free(&r);
 		json_t *after = list_inbox(w, NULL);
 		if (!json_equal(before, after))
@@ -387,14 +302,14 @@ static void test_enqueue_errors_change_nothing(void **state)
 	for (size_t i = 0; i < sizeof bad_q / sizeof bad_q[0]; i++) {
 		char p[200];
 		snprintf(p, sizeof p, "/workspaces/%s/inbox?%s", w, bad_q[i]);
-		expect_error(th_req(cl, "GET", p, NULL, NULL), 400, NULL);
+		th_expect_error(th_req(cl, "GET", p, NULL, NULL), 400, NULL);
 	}
 	/* absent, malformed, removed workspaces */
-	expect_error(th_req(cl, "POST", "/workspaces/" ABSENT_ID "/inbox", "{\"body\":1}", NULL), 404, "not_found");
-	expect_error(th_req(cl, "GET", "/workspaces/" ABSENT_ID "/inbox", NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "POST", "/workspaces/" ABSENT_ID "/inbox/claim", NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "POST", "/workspaces/xyz/inbox", "{\"body\":1}", NULL), 400, NULL);
-	expect_error(th_req(cl, "POST", "/workspaces/xyz/inbox/claim", NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "POST", "/workspaces/" ABSENT_ID "/inbox", "{\"body\":1}", NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", "/workspaces/" ABSENT_ID "/inbox", NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "POST", "/workspaces/" ABSENT_ID "/inbox/claim", NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "POST", "/workspaces/xyz/inbox", "{\"body\":1}", NULL), 400, NULL);
+	th_expect_error(th_req(cl, "POST", "/workspaces/xyz/inbox/claim", NULL, NULL), 400, NULL);
 	char gone[37], gpath[128];
 	th_create_ws(cl, "inbox-removed", NULL, gone);
 	snprintf(gpath, sizeof gpath, "/workspaces/%s", gone);
@@ -402,7 +317,7 @@ static void test_enqueue_errors_change_nothing(void **state)
 	assert_int_equal(r.status, 200);
 	th_resp_free(&r);
 	inbox_path(gpath, sizeof gpath, gone, NULL);
-	expect_error(th_req(cl, "POST", gpath, "{\"body\":1}", NULL), 409, "workspace_removed");
+	th_expect_error(th_req(cl, "POST", gpath, "{\"body\":1}", NULL), 409, "workspace_removed");
 	json_decref(before);
 }
 
@@ -415,19 +330,19 @@ static void test_list_filter_and_paging(void **state)
 		char body[64];
 		snprintf(body, sizeof body, "{\"body\":%d}", i);
 		json_t *m = enqueue(w, body);
-		snprintf(ids[i], 37, "%s", jstr(m, "id"));
+		snprintf(ids[i], 37, "%s", th_jstr(m, "id"));
 		json_decref(m);
 	}
 	char after[37] = "";
 	int seen = 0;
 	for (int page = 0; page < 6; page++) {
 		snprintf(path, sizeof path, "/workspaces/%s/inbox?limit=3%s%s", w, after[0] ? "&after=" : "", after);
-		json_t *l = get_ok(cl, path);
+		json_t *l = th_get_ok(cl, path);
 		size_t n = json_array_size(l);
 		assert_true(n <= 3);
 		for (size_t i = 0; i < n; i++) {
 			assert_true(seen < 7);
-			assert_string_equal(jstr(json_array_get(l, i), "id"), ids[seen]);
+			assert_string_equal(th_jstr(json_array_get(l, i), "id"), ids[seen]);
 			seen++;
 			snprintf(after, sizeof after, "%s", ids[seen - 1]);
 		}
@@ -439,8 +354,8 @@ static void test_list_filter_and_paging(void **state)
 	/* claim two (oldest first: equal priority), ack one of them */
 	json_t *c = claim(w, "{\"max\":2}");
 	assert_int_equal(json_array_size(c), 2);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), ids[0]);
-	assert_string_equal(jstr(json_array_get(c, 1), "id"), ids[1]);
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), ids[0]);
+	assert_string_equal(th_jstr(json_array_get(c, 1), "id"), ids[1]);
 	json_decref(c);
 	json_decref(ack_ok(w, ids[0], "{\"status\":\"completed\",\"result\":\"fine\"}"));
 	struct {
@@ -454,11 +369,11 @@ static void test_list_filter_and_paging(void **state)
 			fail_msg("?%s: %zu messages, expected %zu", f[i].q, json_array_size(l), f[i].n);
 		const char *want = strchr(f[i].q, '=') + 1;
 		for (size_t k = 0; k < json_array_size(l); k++)
-			assert_string_equal(jstr(json_array_get(l, k), "status"), want);
+			assert_string_equal(th_jstr(json_array_get(l, k), "status"), want);
 		json_decref(l);
 	}
 	json_t *l = list_inbox(w, "status=claimed");
-	assert_string_equal(jstr(json_array_get(l, 0), "id"), ids[1]);
+	assert_string_equal(th_jstr(json_array_get(l, 0), "id"), ids[1]);
 	json_decref(l);
 }
 
@@ -471,34 +386,34 @@ static void test_idempotency_sequential(void **state)
 	th_create_ws(cl, "idem-seq", NULL, w);
 	th_create_ws(cl, "idem-seq-2", NULL, w2);
 	json_t *first = enqueue(w, "{\"body\":{\"v\":1},\"priority\":3,\"idempotency_key\":\"order-42\"}");
-	assert_string_equal(jstr(first, "idempotency_key"), "order-42");
+	assert_string_equal(th_jstr(first, "idempotency_key"), "order-42");
 	json_t *again = enqueue_c(cl, w, "{\"body\":{\"v\":2},\"priority\":9,\"idempotency_key\":\"order-42\"}", 200);
-	assert_string_equal(jstr(again, "id"), jstr(first, "id"));
+	assert_string_equal(th_jstr(again, "id"), th_jstr(first, "id"));
 	assert_true(body_is(again, "{\"v\":1}")); /* the first message, not the second body */
-	assert_int_equal(jint(again, "priority"), 3);
+	assert_int_equal(th_jint(again, "priority"), 3);
 	json_decref(again);
 	/* another key, no key: new messages */
 	json_t *other = enqueue(w, "{\"body\":{\"v\":3},\"idempotency_key\":\"order-43\"}");
-	assert_string_not_equal(jstr(other, "id"), jstr(first, "id"));
+	assert_string_not_equal(th_jstr(other, "id"), th_jstr(first, "id"));
 	json_t *nokey1 = enqueue(w, "{\"body\":{\"v\":4}}");
 	json_t *nokey2 = enqueue(w, "{\"body\":{\"v\":4}}");
-	assert_string_not_equal(jstr(nokey1, "id"), jstr(nokey2, "id"));
+	assert_string_not_equal(th_jstr(nokey1, "id"), th_jstr(nokey2, "id"));
 	/* the same key in another workspace is another message */
 	json_t *w2m = enqueue(w2, "{\"body\":{\"v\":5},\"idempotency_key\":\"order-42\"}");
-	assert_string_not_equal(jstr(w2m, "id"), jstr(first, "id"));
-	assert_string_equal(jstr(w2m, "workspace_id"), w2);
+	assert_string_not_equal(th_jstr(w2m, "id"), th_jstr(first, "id"));
+	assert_string_equal(th_jstr(w2m, "workspace_id"), w2);
 	json_t *l = list_inbox(w, NULL);
 	assert_int_equal(json_array_size(l), 4);
 	json_decref(l);
 	/* still the first after it was claimed and acked */
 	json_t *c = claim(w, "{\"max\":1}"); /* priority 3 comes first */
 	assert_int_equal(json_array_size(c), 1);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), jstr(first, "id"));
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), th_jstr(first, "id"));
 	json_decref(c);
-	json_decref(ack_ok(w, jstr(first, "id"), "{\"status\":\"completed\"}"));
+	json_decref(ack_ok(w, th_jstr(first, "id"), "{\"status\":\"completed\"}"));
 	again = enqueue_c(cl, w, "{\"body\":{\"v\":6},\"idempotency_key\":\"order-42\"}", 200);
-	assert_string_equal(jstr(again, "id"), jstr(first, "id"));
-	assert_string_equal(jstr(again, "status"), "completed");
+	assert_string_equal(th_jstr(again, "id"), th_jstr(first, "id"));
+	assert_string_equal(th_jstr(again, "status"), "completed");
 	json_decref(again);
 	l = list_inbox(w, NULL);
 	assert_int_equal(json_array_size(l), 4);
@@ -563,7 +478,7 @@ static void test_idempotency_race(void **state)
 		}
 		json_t *l = list_inbox(ir.ws, NULL);
 		assert_int_equal(json_array_size(l), 1);
-		assert_string_equal(jstr(json_array_get(l, 0), "id"), ir.id[winner]);
+		assert_string_equal(th_jstr(json_array_get(l, 0), "id"), ir.id[winner]);
 		json_decref(l);
 	}
 }
@@ -581,31 +496,31 @@ static void test_claim_order_and_fields(void **state)
 		char body[96];
 		snprintf(body, sizeof body, "{\"body\":\"m%d\",\"priority\":%d}", i, prio[i]);
 		json_t *m = enqueue(w, body);
-		snprintf(ids[i], 37, "%s", jstr(m, "id"));
+		snprintf(ids[i], 37, "%s", th_jstr(m, "id"));
 		json_decref(m);
 	}
 	/* no body: the defaults (one message, a 300 s lease) */
-	long long before = now_us();
+	long long before = th_now_us();
 	json_t *c = claim(w, NULL);
-	long long after = now_us();
+	long long after = th_now_us();
 	assert_int_equal(json_array_size(c), 1);
 	json_t *m = json_array_get(c, 0);
 	check_msg_shape(m);
-	assert_string_equal(jstr(m, "id"), ids[6]);
-	assert_string_equal(jstr(m, "status"), "claimed");
-	assert_int_equal(jint(m, "attempts"), 1);
-	long long lease = jtime(m, "lease_expires_at");
+	assert_string_equal(th_jstr(m, "id"), ids[6]);
+	assert_string_equal(th_jstr(m, "status"), "claimed");
+	assert_int_equal(th_jint(m, "attempts"), 1);
+	long long lease = th_jtime(m, "lease_expires_at");
 	assert_true(lease >= before + 300 * SEC_US - 1000 && lease <= after + 300 * SEC_US + 1000);
 	json_decref(c);
 
 	/* a given lease */
-	before = now_us();
+	before = th_now_us();
 	c = claim(w, "{\"max\":1,\"lease_seconds\":60}");
-	after = now_us();
+	after = th_now_us();
 	assert_int_equal(json_array_size(c), 1);
 	m = json_array_get(c, 0);
-	assert_string_equal(jstr(m, "id"), ids[3]);
-	lease = jtime(m, "lease_expires_at");
+	assert_string_equal(th_jstr(m, "id"), ids[3]);
+	lease = th_jtime(m, "lease_expires_at");
 	assert_true(lease >= before + 60 * SEC_US - 1000 && lease <= after + 60 * SEC_US + 1000);
 	json_decref(c);
 
@@ -616,11 +531,11 @@ static void test_claim_order_and_fields(void **state)
 	for (size_t i = 0; i < 6; i++) {
 		m = json_array_get(c, i);
 		check_msg_shape(m);
-		if (strcmp(jstr(m, "id"), ids[order[i]]))
-			fail_msg("claim position %zu: got %s (body %s), expected m%d", i, jstr(m, "id"), jstr(m, "body"),
+		if (strcmp(th_jstr(m, "id"), ids[order[i]]))
+			fail_msg("claim position %zu: got %s (body %s), expected m%d", i, th_jstr(m, "id"), th_jstr(m, "body"),
 				 order[i]);
-		assert_string_equal(jstr(m, "status"), "claimed");
-		assert_int_equal(jint(m, "attempts"), 1);
+		assert_string_equal(th_jstr(m, "status"), "claimed");
+		assert_int_equal(th_jint(m, "attempts"), 1);
 	}
 	json_decref(c);
 	/* nothing left: [] (with a body and without) */
@@ -635,8 +550,8 @@ static void test_claim_order_and_fields(void **state)
 	json_decref(c);
 	/* GET shows the claim */
 	m = get_msg(w, ids[0]);
-	assert_string_equal(jstr(m, "status"), "claimed");
-	assert_int_equal(jint(m, "attempts"), 1);
+	assert_string_equal(th_jstr(m, "status"), "claimed");
+	assert_int_equal(th_jint(m, "attempts"), 1);
 	json_decref(m);
 	json_t *l = list_inbox(w, "status=claimed");
 	assert_int_equal(json_array_size(l), 8);
@@ -665,13 +580,13 @@ static void test_claim_errors(void **state)
 		th_resp r = th_req(cl, "POST", path, bad[i], NULL);
 		if (r.status != 400)
 			fail_msg("claim %s: expected 400, got %ld %s", bad[i], r.status, r.body);
-		assert_error(&r, 400, NULL);
+		th_assert_error(&r, 400, NULL);
 		th_resp_free(&r);
 	}
 	/* nothing was claimed by the bad requests */
-	json_t *g = get_msg(w, jstr(m, "id"));
-	assert_string_equal(jstr(g, "status"), "queued");
-	assert_int_equal(jint(g, "attempts"), 0);
+	json_t *g = get_msg(w, th_jstr(m, "id"));
+	assert_string_equal(th_jstr(g, "status"), "queued");
+	assert_int_equal(th_jint(g, "attempts"), 0);
 	json_decref(g);
 	/* the bounds themselves are fine */
 	json_t *c = claim(w, "{\"max\":100,\"lease_seconds\":604800}");
@@ -707,11 +622,11 @@ static void claim_worker(int t, void *arg)
 			atomic_fetch_add(&cr->too_many, 1);
 		for (size_t i = 0; i < n; i++) {
 			json_t *m = json_array_get(r.json, i);
-			if (strcmp(jstr(m, "status") ? jstr(m, "status") : "", "claimed") || jint(m, "attempts") != 1)
+			if (strcmp(th_jstr(m, "status") ? th_jstr(m, "status") : "", "claimed") || th_jint(m, "attempts") != 1)
 				atomic_fetch_add(&cr->bad_fields, 1);
 			int k = atomic_fetch_add(&cr->n, 1);
 			if (k < CLAIM_MSGS * 2)
-				snprintf(cr->got[k], 37, "%s", jstr(m, "id") ? jstr(m, "id") : "");
+				snprintf(cr->got[k], 37, "%s", th_jstr(m, "id") ? th_jstr(m, "id") : "");
 		}
 		th_resp_free(&r);
 		if (n == 0)
@@ -734,7 +649,7 @@ static void test_claim_race_each_once(void **state)
 		char body[64];
 		snprintf(body, sizeof body, "{\"body\":%d,\"priority\":%d}", i, i % 7);
 		json_t *m = enqueue(cr.ws, body);
-		snprintf(want[i], 37, "%s", jstr(m, "id"));
+		snprintf(want[i], 37, "%s", th_jstr(m, "id"));
 		json_decref(m);
 	}
 	th_race(CLAIMERS, claim_worker, &cr);
@@ -777,7 +692,7 @@ static void duel_worker(int t, void *arg)
 		atomic_fetch_add(&d->errors, 1);
 	} else if (json_array_size(r.json) == 1) {
 		atomic_fetch_add(&d->winners, 1);
-		if (strcmp(jstr(json_array_get(r.json, 0), "id"), d->mid))
+		if (strcmp(th_jstr(json_array_get(r.json, 0), "id"), d->mid))
 			atomic_fetch_add(&d->wrong, 1);
 	} else if (json_array_size(r.json) != 0) {
 		atomic_fetch_add(&d->wrong, 1);
@@ -799,7 +714,7 @@ static void test_claimers_duel_for_one_message(void **state)
 		char body[64];
 		snprintf(body, sizeof body, "{\"body\":{\"round\":%d}}", round);
 		json_t *m = enqueue(d.ws, body);
-		snprintf(d.mid, sizeof d.mid, "%s", jstr(m, "id"));
+		snprintf(d.mid, sizeof d.mid, "%s", th_jstr(m, "id"));
 		json_decref(m);
 		th_race(DUEL_CLAIMERS, duel_worker, &d);
 		assert_int_equal(atomic_load(&d.errors), 0);
@@ -807,8 +722,8 @@ static void test_claimers_duel_for_one_message(void **state)
 		if (atomic_load(&d.winners) != 1)
 			fail_msg("round %d: %d claimers got the one message", round, atomic_load(&d.winners));
 		m = get_msg(d.ws, d.mid);
-		assert_string_equal(jstr(m, "status"), "claimed");
-		assert_int_equal(jint(m, "attempts"), 1);
+		assert_string_equal(th_jstr(m, "status"), "claimed");
+		assert_int_equal(th_jint(m, "attempts"), 1);
 		json_decref(m);
 	}
 }
@@ -822,46 +737,46 @@ static void test_lease_expiry_reclaim_and_fencing(void **state)
 	th_create_ws(cl, "lease-expiry", NULL, w);
 	json_t *m = enqueue(w, "{\"body\":\"crash-prone task\"}");
 	char mid[37];
-	snprintf(mid, sizeof mid, "%s", jstr(m, "id"));
+	snprintf(mid, sizeof mid, "%s", th_jstr(m, "id"));
 	json_decref(m);
 	json_t *c = claim(w, "{\"lease_seconds\":1}");
 	assert_int_equal(json_array_size(c), 1);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), mid);
-	assert_int_equal(jint(json_array_get(c, 0), "attempts"), 1);
-	long long lease1 = jtime(json_array_get(c, 0), "lease_expires_at");
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), mid);
+	assert_int_equal(th_jint(json_array_get(c, 0), "attempts"), 1);
+	long long lease1 = th_jtime(json_array_get(c, 0), "lease_expires_at");
 	json_decref(c);
 	/* invisible while leased */
 	c = claim(w, "{\"max\":10}");
 	assert_int_equal(json_array_size(c), 0);
 	json_decref(c);
 	/* the claimer "crashes"; the lease ends; another claimer gets it, attempts 2 */
-	sleep_ms(1500);
+	th_sleep_ms(1500);
 	c = claim(w, "{\"max\":10,\"lease_seconds\":30}");
 	assert_int_equal(json_array_size(c), 1);
 	json_t *again = json_array_get(c, 0);
-	assert_string_equal(jstr(again, "id"), mid);
-	assert_string_equal(jstr(again, "status"), "claimed");
-	assert_int_equal(jint(again, "attempts"), 2);
-	assert_true(jtime(again, "lease_expires_at") > lease1 + 20 * SEC_US);
+	assert_string_equal(th_jstr(again, "id"), mid);
+	assert_string_equal(th_jstr(again, "status"), "claimed");
+	assert_int_equal(th_jint(again, "attempts"), 2);
+	assert_true(th_jtime(again, "lease_expires_at") > lease1 + 20 * SEC_US);
 	assert_true(body_is(again, "\"crash-prone task\""));
 	json_decref(c);
 	/* the first claimer comes back and acks with its attempt number: refused */
 	th_resp r = ack(w, mid, "{\"status\":\"completed\",\"result\":\"late\",\"attempt\":1}");
-	assert_error(&r, 409, "stale_claim");
+	th_assert_error(&r, 409, "stale_claim");
 	assert_int_equal(th_int(&r, "attempts"), 2);
 	th_resp_free(&r);
 	r = ack(w, mid, "{\"status\":\"failed\",\"attempt\":3}");
-	assert_error(&r, 409, "stale_claim");
+	th_assert_error(&r, 409, "stale_claim");
 	assert_int_equal(th_int(&r, "attempts"), 2);
 	th_resp_free(&r);
 	m = get_msg(w, mid);
-	assert_string_equal(jstr(m, "status"), "claimed");
-	assert_true(jnull(m, "result"));
+	assert_string_equal(th_jstr(m, "status"), "claimed");
+	assert_true(th_jnull(m, "result"));
 	json_decref(m);
 	/* the current holder's ack is accepted */
 	m = ack_ok(w, mid, "{\"status\":\"completed\",\"result\":{\"done\":true},\"attempt\":2}");
-	assert_string_equal(jstr(m, "status"), "completed");
-	assert_int_equal(jint(m, "attempts"), 2);
+	assert_string_equal(th_jstr(m, "status"), "completed");
+	assert_int_equal(th_jint(m, "attempts"), 2);
 	json_decref(m);
 	c = claim(w, NULL);
 	assert_int_equal(json_array_size(c), 0);
@@ -875,43 +790,43 @@ static void test_dead_letter(void **state)
 	th_create_ws(cl, "dead-letter", NULL, w);
 	json_t *m = enqueue(w, "{\"body\":\"poison\",\"max_attempts\":2}");
 	char mid[37];
-	snprintf(mid, sizeof mid, "%s", jstr(m, "id"));
-	assert_int_equal(jint(m, "max_attempts"), 2);
+	snprintf(mid, sizeof mid, "%s", th_jstr(m, "id"));
+	assert_int_equal(th_jint(m, "max_attempts"), 2);
 	json_decref(m);
 	json_t *ok = enqueue(w, "{\"body\":\"healthy\",\"priority\":-1}");
 	for (int attempt = 1; attempt <= 2; attempt++) {
 		json_t *c = claim(w, "{\"lease_seconds\":1}");
 		assert_int_equal(json_array_size(c), 1);
-		assert_string_equal(jstr(json_array_get(c, 0), "id"), mid);
-		assert_int_equal(jint(json_array_get(c, 0), "attempts"), attempt);
+		assert_string_equal(th_jstr(json_array_get(c, 0), "id"), mid);
+		assert_int_equal(th_jint(json_array_get(c, 0), "attempts"), attempt);
 		json_decref(c);
-		sleep_ms(1300);
+		th_sleep_ms(1300);
 	}
 	/* both leases ended: the next claim dead-letters it and gives the healthy one instead */
 	json_t *c = claim(w, "{\"max\":10}");
 	assert_int_equal(json_array_size(c), 1);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), jstr(ok, "id"));
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), th_jstr(ok, "id"));
 	json_decref(c);
 	c = claim(w, "{\"max\":10}");
 	assert_int_equal(json_array_size(c), 0);
 	json_decref(c);
 	m = get_msg(w, mid);
-	assert_string_equal(jstr(m, "status"), "dead");
-	assert_int_equal(jint(m, "attempts"), 2);
+	assert_string_equal(th_jstr(m, "status"), "dead");
+	assert_int_equal(th_jint(m, "attempts"), 2);
 	assert_true(body_is(m, "\"poison\"")); /* kept, not lost */
 	json_decref(m);
 	json_t *l = list_inbox(w, "status=dead");
 	assert_int_equal(json_array_size(l), 1);
-	assert_string_equal(jstr(json_array_get(l, 0), "id"), mid);
+	assert_string_equal(th_jstr(json_array_get(l, 0), "id"), mid);
 	json_decref(l);
 	th_resp r = ack(w, mid, "{\"status\":\"completed\"}");
-	assert_error(&r, 409, "dead_lettered");
+	th_assert_error(&r, 409, "dead_lettered");
 	th_resp_free(&r);
 	r = ack(w, mid, "{\"status\":\"failed\",\"attempt\":2}");
-	assert_error(&r, 409, "dead_lettered");
+	th_assert_error(&r, 409, "dead_lettered");
 	th_resp_free(&r);
 	m = get_msg(w, mid);
-	assert_string_equal(jstr(m, "status"), "dead");
+	assert_string_equal(th_jstr(m, "status"), "dead");
 	json_decref(m);
 
 	/* max_attempts 1, dead after its single lease ends, while alone in the inbox */
@@ -919,13 +834,13 @@ static void test_dead_letter(void **state)
 	c = claim(w, "{\"lease_seconds\":1}");
 	assert_int_equal(json_array_size(c), 1);
 	json_decref(c);
-	sleep_ms(1300);
+	th_sleep_ms(1300);
 	c = claim(w, NULL);
 	assert_int_equal(json_array_size(c), 0);
 	json_decref(c);
-	m = get_msg(w, jstr(one, "id"));
-	assert_string_equal(jstr(m, "status"), "dead");
-	assert_int_equal(jint(m, "attempts"), 1);
+	m = get_msg(w, th_jstr(one, "id"));
+	assert_string_equal(th_jstr(m, "status"), "dead");
+	assert_int_equal(th_jint(m, "attempts"), 1);
 	json_decref(m);
 	json_decref(one);
 	json_decref(ok);
@@ -941,49 +856,49 @@ static void test_ack_paths(void **state)
 	json_t *a = enqueue(w, "{\"body\":\"a\",\"priority\":3}");
 	json_t *b = enqueue(w, "{\"body\":\"b\",\"priority\":2}");
 	json_t *q = enqueue(w, "{\"body\":\"q\",\"priority\":1}");
-	const char *aid = jstr(a, "id"), *bid = jstr(b, "id"), *qid = jstr(q, "id");
+	const char *aid = th_jstr(a, "id"), *bid = th_jstr(b, "id"), *qid = th_jstr(q, "id");
 
 	/* not claimed yet */
 	th_resp r = ack(w, qid, "{\"status\":\"completed\"}");
-	assert_error(&r, 409, "not_claimed");
+	th_assert_error(&r, 409, "not_claimed");
 	th_resp_free(&r);
 	/* bad bodies */
 	const char *bad[] = {"{\"status\":\"done\"}", "{}", "{\"status\":1}", "{\"status\":null}",
 			     "{\"status\":\"completed\",\"attempt\":\"1\"}", "[]", "{\"status\":"};
 	json_t *c = claim(w, "{\"max\":2}");
 	assert_int_equal(json_array_size(c), 2);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), aid);
-	assert_string_equal(jstr(json_array_get(c, 1), "id"), bid);
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), aid);
+	assert_string_equal(th_jstr(json_array_get(c, 1), "id"), bid);
 	json_decref(c);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		r = ack(w, aid, bad[i]);
 		if (r.status != 400)
 			fail_msg("ack %s: expected 400, got %ld %s", bad[i], r.status, r.body);
-		assert_error(&r, 400, NULL);
+		th_assert_error(&r, 400, NULL);
 		th_resp_free(&r);
 	}
 	json_t *g = get_msg(w, aid);
-	assert_string_equal(jstr(g, "status"), "claimed");
+	assert_string_equal(th_jstr(g, "status"), "claimed");
 	json_decref(g);
 	/* absent and malformed messages */
 	r = ack(w, ABSENT_ID, "{\"status\":\"completed\"}");
-	assert_error(&r, 404, "not_found");
+	th_assert_error(&r, 404, "not_found");
 	th_resp_free(&r);
 	r = ack(w, "01890000", "{\"status\":\"completed\"}");
-	assert_error(&r, 400, NULL);
+	th_assert_error(&r, 400, NULL);
 	th_resp_free(&r);
 
 	/* completed with a result */
-	long long before = now_us();
+	long long before = th_now_us();
 	json_t *m = ack_ok(w, aid, "{\"status\":\"completed\",\"result\":{\"pr\":17,\"ok\":true}}");
-	long long after = now_us();
-	assert_string_equal(jstr(m, "status"), "completed");
+	long long after = th_now_us();
+	assert_string_equal(th_jstr(m, "status"), "completed");
 	json_t *want = json_loads("{\"pr\":17,\"ok\":true}", 0, NULL);
 	assert_true(json_equal(json_object_get(m, "result"), want));
 	json_decref(want);
-	long long acked = jtime(m, "acked_at");
+	long long acked = th_jtime(m, "acked_at");
 	assert_true(acked >= before - 2 * SEC_US && acked <= after + 2 * SEC_US);
-	assert_int_equal(jint(m, "attempts"), 1);
+	assert_int_equal(th_jint(m, "attempts"), 1);
 	/* the same ack again: 200, nothing changes */
 	json_t *m2 = ack_ok(w, aid, "{\"status\":\"completed\",\"result\":{\"pr\":17,\"ok\":true}}");
 	assert_true(json_equal(m, m2));
@@ -993,7 +908,7 @@ static void test_ack_paths(void **state)
 	json_decref(g);
 	/* the other status: already_acked, and nothing changes */
 	r = ack(w, aid, "{\"status\":\"failed\",\"result\":\"no\"}");
-	assert_error(&r, 409, "already_acked");
+	th_assert_error(&r, 409, "already_acked");
 	th_resp_free(&r);
 	g = get_msg(w, aid);
 	assert_true(json_equal(g, m));
@@ -1002,38 +917,38 @@ static void test_ack_paths(void **state)
 
 	/* failed, with the attempt number (fencing that matches) */
 	m = ack_ok(w, bid, "{\"status\":\"failed\",\"result\":\"tool crashed\",\"attempt\":1}");
-	assert_string_equal(jstr(m, "status"), "failed");
-	assert_string_equal(jstr(m, "result"), "tool crashed");
-	jtime(m, "acked_at");
+	assert_string_equal(th_jstr(m, "status"), "failed");
+	assert_string_equal(th_jstr(m, "result"), "tool crashed");
+	th_jtime(m, "acked_at");
 	json_decref(m);
 	r = ack(w, bid, "{\"status\":\"completed\"}");
-	assert_error(&r, 409, "already_acked");
+	th_assert_error(&r, 409, "already_acked");
 	th_resp_free(&r);
 	m = ack_ok(w, bid, "{\"status\":\"failed\",\"result\":\"tool crashed\"}");
-	assert_string_equal(jstr(m, "status"), "failed");
+	assert_string_equal(th_jstr(m, "status"), "failed");
 	json_decref(m);
 
 	/* stale_claim: an attempt number that is not the current one */
 	c = claim(w, NULL);
 	assert_int_equal(json_array_size(c), 1);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), qid);
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), qid);
 	json_decref(c);
 	r = ack(w, qid, "{\"status\":\"completed\",\"attempt\":7}");
-	assert_error(&r, 409, "stale_claim");
+	th_assert_error(&r, 409, "stale_claim");
 	assert_int_equal(th_int(&r, "attempts"), 1);
 	th_resp_free(&r);
 	r = ack(w, qid, "{\"status\":\"completed\",\"attempt\":0}"); /* no claim has number 0 */
 	if (r.status == 400)
-		assert_error(&r, 400, "invalid");
+		th_assert_error(&r, 400, "invalid");
 	else
-		assert_error(&r, 409, "stale_claim");
+		th_assert_error(&r, 409, "stale_claim");
 	th_resp_free(&r);
 	g = get_msg(w, qid);
-	assert_string_equal(jstr(g, "status"), "claimed");
+	assert_string_equal(th_jstr(g, "status"), "claimed");
 	json_decref(g);
 	m = ack_ok(w, qid, "{\"status\":\"completed\",\"attempt\":1}");
-	assert_string_equal(jstr(m, "status"), "completed");
-	assert_true(jnull(m, "result"));
+	assert_string_equal(th_jstr(m, "status"), "completed");
+	assert_true(th_jnull(m, "result"));
 	json_decref(m);
 
 	/* acked messages are never claimed again */
@@ -1100,23 +1015,23 @@ static void test_schedule_outcome_through_ack(void **state)
 		json_t *c = claim(w, "{\"max\":5}");
 		assert_int_equal(json_array_size(c), 1);
 		json_t *m = json_array_get(c, 0);
-		assert_string_equal(jstr(m, "id"), mid);
-		assert_string_equal(jstr(m, "source"), "schedule");
-		assert_string_equal(jstr(m, "schedule_id"), sid);
-		assert_string_equal(jstr(m, "run_id"), rid);
+		assert_string_equal(th_jstr(m, "id"), mid);
+		assert_string_equal(th_jstr(m, "source"), "schedule");
+		assert_string_equal(th_jstr(m, "schedule_id"), sid);
+		assert_string_equal(th_jstr(m, "run_id"), rid);
 		assert_true(body_is(m, "\"anything to do?\""));
 		json_decref(c);
 		json_decref(ack_ok(w, mid, steps[i].ack));
 		snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", w, sid);
-		json_t *s = get_ok(cl, path);
-		if (jint(s, "consecutive_empty_runs") != steps[i].empties || !jstr(s, "last_status") ||
-		    strcmp(jstr(s, "last_status"), steps[i].status))
+		json_t *s = th_get_ok(cl, path);
+		if (th_jint(s, "consecutive_empty_runs") != steps[i].empties || !th_jstr(s, "last_status") ||
+		    strcmp(th_jstr(s, "last_status"), steps[i].status))
 			fail_msg("after ack %zu %s: consecutive_empty_runs %lld last_status %s; expected %lld %s", i,
-				 steps[i].ack, jint(s, "consecutive_empty_runs"),
-				 jstr(s, "last_status") ? jstr(s, "last_status") : "null", steps[i].empties,
+				 steps[i].ack, th_jint(s, "consecutive_empty_runs"),
+				 th_jstr(s, "last_status") ? th_jstr(s, "last_status") : "null", steps[i].empties,
 				 steps[i].status);
-		assert_int_equal(jint(s, "run_count"), (long long)i + 1);
-		assert_string_equal(jstr(s, "last_run_id"), rid);
+		assert_int_equal(th_jint(s, "run_count"), (long long)i + 1);
+		assert_string_equal(th_jstr(s, "last_run_id"), rid);
 		json_decref(s);
 	}
 
@@ -1132,9 +1047,9 @@ static void test_schedule_outcome_through_ack(void **state)
 	json_decref(c);
 	json_decref(ack_ok(w, mid, "{\"status\":\"failed\",\"result\":\"the agent crashed\"}"));
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", w, sid);
-	json_t *s = get_ok(cl, path);
-	assert_string_equal(jstr(s, "last_status"), "failed");
-	if (!jstr(s, "last_error") || !*jstr(s, "last_error"))
+	json_t *s = th_get_ok(cl, path);
+	assert_string_equal(th_jstr(s, "last_status"), "failed");
+	if (!th_jstr(s, "last_error") || !*th_jstr(s, "last_error"))
 		fail_msg("failed ack left no last_error: %s", json_dumps(s, JSON_COMPACT));
 	json_decref(s);
 
@@ -1150,18 +1065,18 @@ static void test_schedule_outcome_through_ack(void **state)
 	json_decref(ack_ok(w, mid, "{\"status\":\"completed\"}"));
 	json_decref(ack_ok(w, mid, "{\"status\":\"completed\"}"));
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", w, sid);
-	s = get_ok(cl, path);
-	assert_string_equal(jstr(s, "last_status"), "empty");
-	assert_int_equal(jint(s, "consecutive_empty_runs"), 1);
+	s = th_get_ok(cl, path);
+	assert_string_equal(th_jstr(s, "last_status"), "empty");
+	assert_int_equal(th_jint(s, "consecutive_empty_runs"), 1);
 	json_decref(s);
 
 	/* an empty ack of an API message touches no schedule */
 	json_t *m = enqueue(w, "{\"body\":\"plain\"}");
 	c = claim(w, NULL);
 	json_decref(c);
-	json_decref(ack_ok(w, jstr(m, "id"), "{\"status\":\"completed\"}"));
-	s = get_ok(cl, path);
-	assert_int_equal(jint(s, "consecutive_empty_runs"), 1);
+	json_decref(ack_ok(w, th_jstr(m, "id"), "{\"status\":\"completed\"}"));
+	s = th_get_ok(cl, path);
+	assert_int_equal(th_jint(s, "consecutive_empty_runs"), 1);
 	json_decref(s);
 	json_decref(m);
 }
@@ -1204,19 +1119,19 @@ static void test_ack_race_one_outcome(void **state)
 		memset(&ar, 0, sizeof ar);
 		snprintf(ar.ws, sizeof ar.ws, "%s", w);
 		json_t *m = enqueue(w, "{\"body\":\"contested\"}");
-		snprintf(ar.mid, sizeof ar.mid, "%s", jstr(m, "id"));
+		snprintf(ar.mid, sizeof ar.mid, "%s", th_jstr(m, "id"));
 		json_decref(m);
 		json_t *c = claim(w, NULL);
 		assert_int_equal(json_array_size(c), 1);
 		json_decref(c);
 		th_race(ACKERS, ack_one, &ar);
 		m = get_msg(w, ar.mid);
-		const char *final = jstr(m, "status");
+		const char *final = th_jstr(m, "status");
 		if (strcmp(final, "completed") && strcmp(final, "failed"))
 			fail_msg("round %d: status %s after the acks", round, final);
 		char want_result[32];
 		snprintf(want_result, sizeof want_result, "by %s", final);
-		assert_string_equal(jstr(m, "result"), want_result); /* the winner's result, whole */
+		assert_string_equal(th_jstr(m, "result"), want_result); /* the winner's result, whole */
 		int ok = 0;
 		for (int i = 0; i < ACKERS; i++) {
 			const char *mine = i % 2 ? "failed" : "completed";
@@ -1269,17 +1184,17 @@ static void test_concurrent_empty_acks_all_count(void **state)
 	json_t *c = claim(ar.ws, "{\"max\":100}");
 	assert_int_equal(json_array_size(c), ACKERS);
 	for (int i = 0; i < ACKERS; i++)
-		snprintf(ar.mids[i], 37, "%s", jstr(json_array_get(c, (size_t)i), "id"));
+		snprintf(ar.mids[i], 37, "%s", th_jstr(json_array_get(c, (size_t)i), "id"));
 	json_decref(c);
 	th_race(ACKERS, ack_empty_one, &ar);
 	for (int i = 0; i < ACKERS; i++)
 		if (ar.status[i] != 200)
 			fail_msg("acker %d: %ld", i, ar.status[i]);
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", ar.ws, ar.sid);
-	json_t *s = get_ok(cl, path);
-	assert_int_equal(jint(s, "consecutive_empty_runs"), ACKERS);
-	assert_string_equal(jstr(s, "last_status"), "stale");
-	assert_int_equal(jint(s, "run_count"), ACKERS);
+	json_t *s = th_get_ok(cl, path);
+	assert_int_equal(th_jint(s, "consecutive_empty_runs"), ACKERS);
+	assert_string_equal(th_jstr(s, "last_status"), "stale");
+	assert_int_equal(th_jint(s, "run_count"), ACKERS);
 	json_decref(s);
 }
 
@@ -1309,10 +1224,10 @@ static void test_ack_after_schedule_deleted(void **state)
 	json_decref(m);
 	json_t *c = claim(w, NULL);
 	assert_int_equal(json_array_size(c), 1);
-	assert_string_equal(jstr(json_array_get(c, 0), "id"), mid);
+	assert_string_equal(th_jstr(json_array_get(c, 0), "id"), mid);
 	json_decref(c);
 	m = ack_ok(w, mid, "{\"status\":\"completed\",\"result\":\"done anyway\"}");
-	assert_string_equal(jstr(m, "status"), "completed");
+	assert_string_equal(th_jstr(m, "status"), "completed");
 	json_decref(m);
 	m = ack_ok(w, mid, "{\"status\":\"completed\",\"result\":\"done anyway\"}");
 	json_decref(m);

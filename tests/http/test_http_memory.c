@@ -293,12 +293,6 @@ static void test_header_forms(void **state)
 	expect(th_req(cl, "DELETE", path, NULL, im2), 200, NULL);
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 /* Expired = absent for every purpose. Waits out a 1 s TTL (a wait, not a timing claim). */
 static void test_ttl_expired_is_absent(void **state)
 {
@@ -317,7 +311,7 @@ static void test_ttl_expired_is_absent(void **state)
 	assert_null(json_object_get(r.json, "expires_at"));
 	th_resp_free(&r);
 
-	sleep_ms(1300);
+	th_sleep_ms(1300);
 	expect(get_key("ttl-a"), 404, "not_found");
 	r = th_req(cl, "GET", mem, NULL, NULL);
 	for (size_t i = 0; i < json_array_size(r.json); i++) {

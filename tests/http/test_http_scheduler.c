@@ -86,12 +86,6 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 /* Sets the process-wide "now" of every colonyd using the clock file: temp file + rename.
  * Safe on any thread (no asserts): returns false on failure. */
 static bool set_clock_nofail(long long us)
@@ -112,33 +106,6 @@ static void set_clock(long long us)
 		fail_msg("cannot write the clock file %s: %s", clock_path, strerror(errno));
 }
 
-static long long parse_ts(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-	if (!s || strlen(s) != sizeof pat - 1)
-		return -1;
-	for (size_t i = 0; i < sizeof pat - 1; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
-			return -1;
-	struct tm tm = {0};
-	int frac = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (long long)timegm(&tm) * 1000000LL + frac;
-}
-
-static long long jtime(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	long long t = parse_ts(s);
-	if (t < 0)
-		fail_msg("field %s is not an RFC 3339 µs UTC time: %s", k, s ? s : "(absent/not a string)");
-	return t;
-}
-
 static void fmt_ts(long long us, char out[64])
 {
 	time_t s = (time_t)(us / SEC_US);
@@ -150,27 +117,13 @@ static void fmt_ts(long long us, char out[64])
 
 static void assert_time_eq(json_t *o, const char *k, long long want)
 {
-	long long got = jtime(o, k);
+	long long got = th_jtime(o, k);
 	if (got != want) {
 		char w[64];
 		fmt_ts(want, w);
 		fail_msg("%s is %s, expected %s (schedule %s)", k, json_string_value(json_object_get(o, k)), w,
 			 json_string_value(json_object_get(o, "name")));
 	}
-}
-
-static bool jnull(json_t *o, const char *k) { return json_is_null(json_object_get(o, k)); }
-static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
-
-static json_t *get_ok(th_client *c, const char *path)
-{
-	th_resp r = th_req(c, "GET", path, NULL, NULL);
-	if (r.status != 200 || !r.json)
-		fail_msg("GET %s: %ld %s", path, r.status, r.body);
-	json_t *j = json_incref(r.json);
-	th_resp_free(&r);
-	return j;
 }
 
 /* Creates a schedule; asserts 201; copies its id into out (37 bytes) if out. */
@@ -196,14 +149,14 @@ static json_t *get_sched(th_client *c, const char *w, const char *sid)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", w, sid);
-	return get_ok(c, path);
+	return th_get_ok(c, path);
 }
 
 static json_t *history(th_client *c, const char *w, const char *sid)
 {
 	char path[200];
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s/history?limit=1000", w, sid);
-	json_t *h = get_ok(c, path);
+	json_t *h = th_get_ok(c, path);
 	assert_true(json_is_array(h));
 	return h;
 }
@@ -215,15 +168,15 @@ static json_t *await_runs(th_client *c, const char *w, const char *sid, long lon
 	for (int waited = 0;; waited += 10) {
 		json_decref(s);
 		s = get_sched(c, w, sid);
-		long long rc = jint(s, "run_count");
+		long long rc = th_jint(s, "run_count");
 		if (rc > want)
-			fail_msg("schedule %s fired %lld times, expected %lld", jstr(s, "name"), rc, want);
+			fail_msg("schedule %s fired %lld times, expected %lld", th_jstr(s, "name"), rc, want);
 		if (rc == want)
 			return s;
 		if (waited >= timeout_ms)
-			fail_msg("schedule %s: run_count %lld after %d ms, expected %lld", jstr(s, "name"), rc, timeout_ms,
+			fail_msg("schedule %s: run_count %lld after %d ms, expected %lld", th_jstr(s, "name"), rc, timeout_ms,
 				 want);
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 }
 
@@ -245,10 +198,10 @@ static int await_all(th_client *const *cs, int ncs, char (*wss)[37], int nws, in
 				return 3;
 			}
 			for (size_t k = 0; k < json_array_size(r.json); k++) {
-				long long rc = jint(json_array_get(r.json, k), "run_count");
+				long long rc = th_jint(json_array_get(r.json, k), "run_count");
 				if (rc > want) {
 					fprintf(stderr, "schedule %s run_count %lld > %lld\n",
-						jstr(json_array_get(r.json, k), "id"), rc, want);
+						th_jstr(json_array_get(r.json, k), "id"), rc, want);
 					th_resp_free(&r);
 					return 2;
 				}
@@ -262,7 +215,7 @@ static int await_all(th_client *const *cs, int ncs, char (*wss)[37], int nws, in
 			fprintf(stderr, "after %d ms: %d of %d schedules at run_count %lld\n", waited, done, expect, want);
 			return 1;
 		}
-		sleep_ms(20);
+		th_sleep_ms(20);
 	}
 }
 
@@ -295,14 +248,14 @@ static void test_two_replicas_fire_each_slot_once(void **state)
 			snprintf(sname, sizeof sname, "every-minute-%d", k);
 			snprintf(prompt, sizeof prompt, "ws %d schedule %d", i, k);
 			json_t *s = mk_sched(cs[(i + k) % 2], wss[i], sname, "* * * * *", prompt, true);
-			snprintf(sids[i][k], 37, "%s", jstr(s, "id"));
+			snprintf(sids[i][k], 37, "%s", th_jstr(s, "id"));
 			assert_time_eq(s, "created_at", t0);          /* the test clock is "now" */
 			assert_time_eq(s, "next_run_at", t0 + 30 * SEC_US); /* 10:01:00 */
-			assert_int_equal(jint(s, "run_count"), 0);
+			assert_int_equal(th_jint(s, "run_count"), 0);
 			json_decref(s);
 		}
 	}
-	sleep_ms(100); /* several ticks at 10:00:30: nothing is due */
+	th_sleep_ms(100); /* several ticks at 10:00:30: nothing is due */
 	assert_int_equal(await_all(cs, 2, wss, A_WS, A_WS * A_PER, 0, 0), 0);
 
 	for (int k = 1; k <= A_STEPS; k++) {
@@ -311,7 +264,7 @@ static void test_two_replicas_fire_each_slot_once(void **state)
 		if (rc)
 			fail_msg("step %d: %s", k, rc == 1 ? "timeout" : rc == 2 ? "a slot fired twice" : "HTTP error");
 	}
-	sleep_ms(200); /* ten more ticks on each replica: still nothing more */
+	th_sleep_ms(200); /* ten more ticks on each replica: still nothing more */
 	assert_int_equal(await_all(cs, 2, wss, A_WS, A_WS * A_PER, A_STEPS, 0), 0);
 
 	/* every schedule: five cron runs, five distinct slots 10:01..10:05, next 10:06 */
@@ -320,8 +273,8 @@ static void test_two_replicas_fire_each_slot_once(void **state)
 		int nh = 0;
 		for (int k = 0; k < A_PER; k++) {
 			json_t *s = get_sched(cs[k % 2], wss[i], sids[i][k]);
-			assert_int_equal(jint(s, "run_count"), A_STEPS);
-			assert_string_equal(jstr(s, "last_status"), "fired");
+			assert_int_equal(th_jint(s, "run_count"), A_STEPS);
+			assert_string_equal(th_jstr(s, "last_status"), "fired");
 			assert_time_eq(s, "next_run_at", t0 + (A_STEPS * 60 + 30) * SEC_US);
 			assert_time_eq(s, "last_run_at", t0 + A_STEPS * MIN_US);
 			json_t *h = history(cs[(k + 1) % 2], wss[i], sids[i][k]);
@@ -329,31 +282,31 @@ static void test_two_replicas_fire_each_slot_once(void **state)
 				fail_msg("ws %d schedule %d: %zu runs in history", i, k, json_array_size(h));
 			for (size_t r = 0; r < A_STEPS; r++) {
 				json_t *run = json_array_get(h, r);
-				assert_string_equal(jstr(run, "trigger"), "cron");
-				assert_string_equal(jstr(run, "schedule_id"), sids[i][k]);
+				assert_string_equal(th_jstr(run, "trigger"), "cron");
+				assert_string_equal(th_jstr(run, "schedule_id"), sids[i][k]);
 				/* newest first: slot 10:05, 10:04, … 10:01 — distinct, each once */
 				assert_time_eq(run, "slot_at", t0 + (long long)(A_STEPS - r) * MIN_US - 30 * SEC_US);
-				assert_true(jtime(run, "fired_at") >= jtime(run, "slot_at"));
-				if (asprintf(&pairs_hist[nh++], "%s|%s|%s", sids[i][k], jstr(run, "id"),
-					     jstr(run, "message_id")) < 0)
+				assert_true(th_jtime(run, "fired_at") >= th_jtime(run, "slot_at"));
+				if (asprintf(&pairs_hist[nh++], "%s|%s|%s", sids[i][k], th_jstr(run, "id"),
+					     th_jstr(run, "message_id")) < 0)
 					fail_msg("asprintf");
 			}
-			assert_string_equal(jstr(json_array_get(h, 0), "id"), jstr(s, "last_run_id"));
+			assert_string_equal(th_jstr(json_array_get(h, 0), "id"), th_jstr(s, "last_run_id"));
 			json_decref(h);
 			json_decref(s);
 		}
 		/* the inbox: exactly one message per run */
 		char path[1024];
 		snprintf(path, sizeof path, "/workspaces/%s/inbox?limit=1000", wss[i]);
-		json_t *l = get_ok(cs[i % 2], path);
+		json_t *l = th_get_ok(cs[i % 2], path);
 		if (json_array_size(l) != A_PER * A_STEPS)
 			fail_msg("ws %d: %zu inbox messages, expected %d", i, json_array_size(l), A_PER * A_STEPS);
 		for (size_t m = 0; m < json_array_size(l); m++) {
 			json_t *msg = json_array_get(l, m);
-			assert_string_equal(jstr(msg, "source"), "schedule");
+			assert_string_equal(th_jstr(msg, "source"), "schedule");
 			assert_true(json_is_string(json_object_get(msg, "body")));
-			if (asprintf(&pairs_inbox[m], "%s|%s|%s", jstr(msg, "schedule_id"), jstr(msg, "run_id"),
-				     jstr(msg, "id")) < 0)
+			if (asprintf(&pairs_inbox[m], "%s|%s|%s", th_jstr(msg, "schedule_id"), th_jstr(msg, "run_id"),
+				     th_jstr(msg, "id")) < 0)
 				fail_msg("asprintf");
 		}
 		json_decref(l);
@@ -393,22 +346,22 @@ static void test_missed_slots_fire_once(void **state)
 		char name[16];
 		snprintf(name, sizeof name, "m%d", i);
 		json_t *j = mk_sched(c, w, name, "* * * * *", "minutely", true);
-		snprintf(minutely[i], 37, "%s", jstr(j, "id"));
+		snprintf(minutely[i], 37, "%s", th_jstr(j, "id"));
 		json_decref(j);
 	}
 	json_t *j = mk_sched(c, w, "five", "*/5 * * * *", "five", true);
-	snprintf(five, 37, "%s", jstr(j, "id"));
+	snprintf(five, 37, "%s", th_jstr(j, "id"));
 	assert_time_eq(j, "next_run_at", t0 + 270 * SEC_US); /* 10:05 */
 	json_decref(j);
 	j = mk_sched(c, w, "hourly", "0 * * * *", "hourly", true);
-	snprintf(hourly, 37, "%s", jstr(j, "id"));
+	snprintf(hourly, 37, "%s", th_jstr(j, "id"));
 	json_decref(j);
 	j = mk_sched(c, w, "off", "* * * * *", "off", false);
-	snprintf(off, 37, "%s", jstr(j, "id"));
+	snprintf(off, 37, "%s", th_jstr(j, "id"));
 	json_decref(j);
 	th_create_ws(c, "removed-before-its-slot", NULL, orphan_ws);
 	j = mk_sched(c, orphan_ws, "orphan", "* * * * *", "orphan", true);
-	snprintf(orphan, 37, "%s", jstr(j, "id"));
+	snprintf(orphan, 37, "%s", th_jstr(j, "id"));
 	json_decref(j);
 	char path[200];
 	snprintf(path, sizeof path, "/workspaces/%s", orphan_ws);
@@ -427,32 +380,32 @@ static void test_missed_slots_fire_once(void **state)
 	for (int i = 0; i < 4; i++)
 		json_decref(await_runs(c, w, minutely[i], 2, 10000));
 	json_decref(await_runs(c, w, five, 1, 10000));
-	sleep_ms(400); /* twenty more ticks: no burst follows */
+	th_sleep_ms(400); /* twenty more ticks: no burst follows */
 	for (int i = 0; i < 4; i++) {
 		j = get_sched(c, w, minutely[i]);
-		assert_int_equal(jint(j, "run_count"), 2);
+		assert_int_equal(th_jint(j, "run_count"), 2);
 		assert_time_eq(j, "next_run_at", now + 30 * SEC_US); /* 10:12 */
 		assert_time_eq(j, "last_run_at", now);
 		json_decref(j);
 		json_t *h = history(c, w, minutely[i]);
 		assert_int_equal(json_array_size(h), 2);
-		long long slot = jtime(json_array_get(h, 0), "slot_at");
+		long long slot = th_jtime(json_array_get(h, 0), "slot_at");
 		assert_int_equal(slot % MIN_US, 0);
 		assert_true(slot >= t0 + 90 * SEC_US && slot <= now - 30 * SEC_US); /* one of 10:02..10:11 */
 		assert_time_eq(json_array_get(h, 1), "slot_at", t0 + 30 * SEC_US);
 		json_decref(h);
 	}
 	j = get_sched(c, w, five);
-	assert_int_equal(jint(j, "run_count"), 1);
+	assert_int_equal(th_jint(j, "run_count"), 1);
 	assert_time_eq(j, "next_run_at", t0 + 870 * SEC_US); /* 10:15 */
 	json_decref(j);
 	j = get_sched(c, w, hourly);
-	assert_int_equal(jint(j, "run_count"), 0);
+	assert_int_equal(th_jint(j, "run_count"), 0);
 	assert_time_eq(j, "next_run_at", t0 + 3570 * SEC_US); /* 11:00 */
 	json_decref(j);
 	j = get_sched(c, w, off);
-	assert_int_equal(jint(j, "run_count"), 0);
-	assert_true(jnull(j, "next_run_at"));
+	assert_int_equal(th_jint(j, "run_count"), 0);
+	assert_true(th_jnull(j, "next_run_at"));
 	json_decref(j);
 	/* a removed workspace's schedule never fired (if it is shown at all) */
 	snprintf(path, sizeof path, "/workspaces/%s/schedules/%s", orphan_ws, orphan);
@@ -474,9 +427,9 @@ static void test_missed_slots_fire_once(void **state)
 	assert_int_equal(r.status, 200);
 	assert_time_eq(r.json, "next_run_at", now + 30 * SEC_US);
 	th_resp_free(&r);
-	sleep_ms(200);
+	th_sleep_ms(200);
 	j = get_sched(c, w, off);
-	assert_int_equal(jint(j, "run_count"), 0);
+	assert_int_equal(th_jint(j, "run_count"), 0);
 	json_decref(j);
 
 	/* the next minute: everything minutely fires once more, the re-enabled one too */
@@ -485,7 +438,7 @@ static void test_missed_slots_fire_once(void **state)
 		json_decref(await_runs(c, w, minutely[i], 3, 10000));
 	json_decref(await_runs(c, w, off, 1, 10000));
 	snprintf(path, sizeof path, "/workspaces/%s/inbox?limit=1000", w);
-	json_t *l = get_ok(c, path);
+	json_t *l = th_get_ok(c, path);
 	assert_int_equal(json_array_size(l), 4 * 3 + 1 + 1);
 	json_decref(l);
 	th_client_free(c);
@@ -515,7 +468,7 @@ static void patch_race_worker(int t, void *arg)
 	th_client *c = th_client_new(pr->srv);
 	if (t == C_PATCHERS) { /* the clock: one minute at a time, once the last one has fired */
 		for (int k = 1; k <= C_STEPS; k++) {
-			sleep_ms(30);
+			th_sleep_ms(30);
 			if (!set_clock_nofail(pr->t0 + k * MIN_US)) {
 				atomic_fetch_add(&pr->clock_fail, 1);
 				break;
@@ -580,7 +533,7 @@ static void test_patch_during_runs_not_lost(void **state)
 		char name[32];
 		snprintf(name, sizeof name, "sched-%d", j);
 		json_t *sc = mk_sched(c, pr.ws[0], name, "* * * * *", "initial", true);
-		snprintf(pr.sids[j], 37, "%s", jstr(sc, "id"));
+		snprintf(pr.sids[j], 37, "%s", th_jstr(sc, "id"));
 		snprintf(pr.last_prompt[j], 64, "initial");
 		snprintf(pr.last_name[j], 64, "%s", name);
 		json_decref(sc);
@@ -590,15 +543,15 @@ static void test_patch_during_runs_not_lost(void **state)
 	assert_int_equal(atomic_load(&pr.clock_fail), 0);
 	fprintf(stderr, "patch race: %d PATCHes during %d slots\n", atomic_load(&pr.patches), C_STEPS);
 	assert_true(atomic_load(&pr.patches) >= C_SCHEDS * 3); /* the PATCHes did overlap the runs */
-	sleep_ms(200);
+	th_sleep_ms(200);
 	for (int j = 0; j < C_SCHEDS; j++) {
 		json_t *sc = get_sched(c, pr.ws[0], pr.sids[j]);
-		if (strcmp(jstr(sc, "prompt"), pr.last_prompt[j]) || strcmp(jstr(sc, "name"), pr.last_name[j]))
+		if (strcmp(th_jstr(sc, "prompt"), pr.last_prompt[j]) || strcmp(th_jstr(sc, "name"), pr.last_name[j]))
 			fail_msg("schedule %d lost a PATCH: prompt \"%s\" name \"%s\", expected \"%s\" \"%s\"", j,
-				 jstr(sc, "prompt"), jstr(sc, "name"), pr.last_prompt[j], pr.last_name[j]);
-		assert_int_equal(jint(sc, "run_count"), C_STEPS);
+				 th_jstr(sc, "prompt"), th_jstr(sc, "name"), pr.last_prompt[j], pr.last_name[j]);
+		assert_int_equal(th_jint(sc, "run_count"), C_STEPS);
 		assert_true(json_is_true(json_object_get(sc, "enabled")));
-		assert_string_equal(jstr(sc, "cron_expr"), "* * * * *");
+		assert_string_equal(th_jstr(sc, "cron_expr"), "* * * * *");
 		assert_time_eq(sc, "next_run_at", pr.t0 + (C_STEPS * 60 + 30) * SEC_US);
 		json_t *h = history(c, pr.ws[0], pr.sids[j]);
 		assert_int_equal(json_array_size(h), C_STEPS);
@@ -625,13 +578,13 @@ static void test_restart_fires_missed_once(void **state)
 	char w[37], minute[37], ten[37], hourly[37];
 	th_create_ws(c, "restart", NULL, w);
 	json_t *j = mk_sched(c, w, "minute", "* * * * *", "m", true);
-	snprintf(minute, 37, "%s", jstr(j, "id"));
+	snprintf(minute, 37, "%s", th_jstr(j, "id"));
 	json_decref(j);
 	j = mk_sched(c, w, "ten", "*/10 * * * *", "t", true);
-	snprintf(ten, 37, "%s", jstr(j, "id"));
+	snprintf(ten, 37, "%s", th_jstr(j, "id"));
 	json_decref(j);
 	j = mk_sched(c, w, "hourly", "@hourly", "h", true);
-	snprintf(hourly, 37, "%s", jstr(j, "id"));
+	snprintf(hourly, 37, "%s", th_jstr(j, "id"));
 	json_decref(j);
 	set_clock(t0 + MIN_US); /* 10:01:30 */
 	json_decref(await_runs(c, w, minute, 1, 10000));
@@ -643,17 +596,17 @@ static void test_restart_fires_missed_once(void **state)
 	th_server_restart(&s);
 	c = th_client_new(&s); /* a new port */
 	json_decref(await_runs(c, w, minute, 2, 10000));
-	sleep_ms(400);
+	th_sleep_ms(400);
 	j = get_sched(c, w, minute);
-	assert_int_equal(jint(j, "run_count"), 2);
+	assert_int_equal(th_jint(j, "run_count"), 2);
 	assert_time_eq(j, "next_run_at", t0 + 330 * SEC_US); /* 10:06 */
 	json_decref(j);
 	j = get_sched(c, w, ten);
-	assert_int_equal(jint(j, "run_count"), 0);
+	assert_int_equal(th_jint(j, "run_count"), 0);
 	assert_time_eq(j, "next_run_at", t0 + 570 * SEC_US); /* 10:10 */
 	json_decref(j);
 	j = get_sched(c, w, hourly);
-	assert_int_equal(jint(j, "run_count"), 0);
+	assert_int_equal(th_jint(j, "run_count"), 0);
 	json_decref(j);
 	json_t *h = history(c, w, minute);
 	assert_int_equal(json_array_size(h), 2);
@@ -662,9 +615,9 @@ static void test_restart_fires_missed_once(void **state)
 	set_clock(t0 + 10 * MIN_US); /* 10:10:30 */
 	json_decref(await_runs(c, w, minute, 3, 10000));
 	json_decref(await_runs(c, w, ten, 1, 10000));
-	sleep_ms(200);
+	th_sleep_ms(200);
 	j = get_sched(c, w, ten);
-	assert_int_equal(jint(j, "run_count"), 1);
+	assert_int_equal(th_jint(j, "run_count"), 1);
 	assert_time_eq(j, "next_run_at", t0 + 1170 * SEC_US); /* 10:20 */
 	json_decref(j);
 	th_client_free(c);
@@ -707,8 +660,8 @@ static void test_clock_drives_leases(void **state)
 	r = th_req(c, "POST", path, "{\"lease_seconds\":60}", NULL);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(json_array_size(r.json), 1);
-	assert_string_equal(jstr(json_array_get(r.json, 0), "id"), mid);
-	assert_int_equal(jint(json_array_get(r.json, 0), "attempts"), 2);
+	assert_string_equal(th_jstr(json_array_get(r.json, 0), "id"), mid);
+	assert_int_equal(th_jint(json_array_get(r.json, 0), "attempts"), 2);
 	assert_time_eq(json_array_get(r.json, 0), "lease_expires_at", t0 + 3661 * SEC_US);
 	th_resp_free(&r);
 	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s/ack", w, mid);
@@ -840,10 +793,10 @@ static void test_cron_fire_delivers_webhook(void **state)
 	th_resp_free(&r);
 	json_t *sc = mk_sched(c, w, "quarter-hour", "*/15 * * * *", "look at the queue", true);
 	char sid[37];
-	snprintf(sid, sizeof sid, "%s", jstr(sc, "id"));
+	snprintf(sid, sizeof sid, "%s", th_jstr(sc, "id"));
 	assert_time_eq(sc, "next_run_at", t0 + 870 * SEC_US); /* 10:15 */
 	json_decref(sc);
-	sleep_ms(200);
+	th_sleep_ms(200);
 	pthread_mutex_lock(&h.mu);
 	assert_int_equal(h.nreq, 0); /* nothing due yet */
 	pthread_mutex_unlock(&h.mu);
@@ -853,22 +806,22 @@ static void test_cron_fire_delivers_webhook(void **state)
 	json_decref(sc);
 	for (int waited = 0;; waited += 20) {
 		sc = get_sched(c, w, sid);
-		const char *st = jstr(sc, "last_status");
+		const char *st = th_jstr(sc, "last_status");
 		if (st && strcmp(st, "fired"))
 			break;
 		if (waited > 10000)
 			fail_msg("no webhook outcome after 10 s: %s", json_dumps(sc, JSON_COMPACT));
 		json_decref(sc);
-		sleep_ms(20);
+		th_sleep_ms(20);
 	}
-	if (strcmp(jstr(sc, "last_status"), "delivered"))
+	if (strcmp(th_jstr(sc, "last_status"), "delivered"))
 		fail_msg("expected delivered: %s", json_dumps(sc, JSON_COMPACT));
 	json_t *hist = history(c, w, sid);
 	assert_int_equal(json_array_size(hist), 1);
 	json_t *run = json_array_get(hist, 0);
-	assert_string_equal(jstr(run, "trigger"), "cron");
-	assert_string_equal(jstr(run, "status"), "delivered");
-	sleep_ms(200);
+	assert_string_equal(th_jstr(run, "trigger"), "cron");
+	assert_string_equal(th_jstr(run, "status"), "delivered");
+	th_sleep_ms(200);
 	pthread_mutex_lock(&h.mu);
 	int nreq = h.nreq;
 	char path[256], ctype[128];
@@ -880,12 +833,12 @@ static void test_cron_fire_delivers_webhook(void **state)
 	assert_string_equal(path, "/agent/wake");
 	assert_int_equal(strncasecmp(ctype, "application/json", 16), 0);
 	assert_true(json_is_object(b));
-	assert_string_equal(jstr(b, "prompt"), "look at the queue");
-	assert_string_equal(jstr(b, "schedule_id"), sid);
-	assert_string_equal(jstr(b, "schedule_name"), "quarter-hour");
-	assert_string_equal(jstr(b, "workspace_id"), w);
-	assert_string_equal(jstr(b, "run_id"), jstr(run, "id"));
-	assert_string_equal(jstr(b, "message_id"), jstr(run, "message_id"));
+	assert_string_equal(th_jstr(b, "prompt"), "look at the queue");
+	assert_string_equal(th_jstr(b, "schedule_id"), sid);
+	assert_string_equal(th_jstr(b, "schedule_name"), "quarter-hour");
+	assert_string_equal(th_jstr(b, "workspace_id"), w);
+	assert_string_equal(th_jstr(b, "run_id"), th_jstr(run, "id"));
+	assert_string_equal(th_jstr(b, "message_id"), th_jstr(run, "message_id"));
 	assert_time_eq(b, "slot_at", t0 + 870 * SEC_US);
 	assert_time_eq(b, "fired_at", t0 + 15 * MIN_US);
 	json_decref(b);
@@ -931,9 +884,9 @@ static void test_dst_repeated_hour_fires_once(void **state)
 	assert_time_eq(sc, "next_run_at", midnight + (24 * 60 + 90) * MIN_US);
 	json_decref(sc);
 	set_clock(midnight + 91 * MIN_US); /* 01:31Z: past the second 02:30 */
-	sleep_ms(300);
+	th_sleep_ms(300);
 	sc = get_sched(c, w, sid);
-	assert_int_equal(jint(sc, "run_count"), 1);
+	assert_int_equal(th_jint(sc, "run_count"), 1);
 	json_decref(sc);
 	set_clock(midnight + (24 * 60 + 91) * MIN_US);
 	json_decref(await_runs(c, w, sid, 2, 10000));

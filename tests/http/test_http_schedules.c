@@ -69,104 +69,6 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-/* The contract's time form, strictly ("2026-11-23T16:38:16.123456Z"); -1 if not. */
-static long long parse_ts(const char *s)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-	if (!s || strlen(s) != sizeof pat - 1)
-		return -1;
-	for (size_t i = 0; i < sizeof pat - 1; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
-			return -1;
-	struct tm tm = {0};
-	int frac = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &frac) != 7)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (long long)timegm(&tm) * 1000000LL + frac;
-}
-
-/* A time field that must be present and valid. */
-static long long jtime(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	long long t = parse_ts(s);
-	if (t < 0)
-		fail_msg("field %s is not an RFC 3339 µs UTC time: %s", k, s ? s : "(absent/not a string)");
-	return t;
-}
-
-static bool jnull(json_t *o, const char *k) { return json_is_null(json_object_get(o, k)); }
-static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static long long jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
-
-static void assert_uuid7(const char *s)
-{
-	assert_non_null(s);
-	assert_int_equal(strlen(s), 36);
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-			assert_int_equal(s[i], '-');
-		else if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-			fail_msg("id %s is not lowercase hex", s);
-	}
-	assert_int_equal(s[14], '7');
-	assert_non_null(strchr("89ab", s[19]));
-}
-
-/* Asserts a SPEC §1 error body with the given status and code (code NULL: any). */
-static void assert_error(const th_resp *r, long status, const char *code)
-{
-	if (r->status != status)
-		fail_msg("expected %ld (%s), got %ld: %s", status, code ? code : "", r->status, r->body);
-	const char *e = th_str(r, "error");
-	if (!e || !*e)
-		fail_msg("error body has no sentence: %s", r->body);
-	if (code && (!th_str(r, "code") || strcmp(th_str(r, "code"), code)))
-		fail_msg("expected code %s, got: %s", code, r->body);
-}
-
-static void expect_error(th_resp r, long status, const char *code)
-{
-	assert_error(&r, status, code);
-	th_resp_free(&r);
-}
-
-/* Sends body (stolen; NULL for none) as compact JSON. */
-static th_resp send_json(th_client *c, const char *method, const char *path, json_t *body)
-{
-	char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	json_decref(body);
-	th_resp r = th_req(c, method, path, s, NULL);
-	free(s);
-	return r;
-}
-
-static json_t *get_ok(th_client *c, const char *path)
-{
-	th_resp r = th_req(c, "GET", path, NULL, NULL);
-	if (r.status != 200 || !r.json)
-		fail_msg("GET %s: %ld %s", path, r.status, r.body);
-	json_t *j = json_incref(r.json);
-	th_resp_free(&r);
-	return j;
-}
-
 static void scheds_path(char *out, size_t n, const char *w) { snprintf(out, n, "/workspaces/%s/schedules", w); }
 
 static void sched_path(char *out, size_t n, const char *w, const char *sid, const char *suffix)
@@ -194,7 +96,7 @@ static json_t *mk_sched_c(th_client *c, const char *w, const char *name, const c
 {
 	char path[128];
 	scheds_path(path, sizeof path, w);
-	th_resp r = send_json(c, "POST", path, sched_body(name, cron, tz, prompt, enabled));
+	th_resp r = th_send_json(c, "POST", path, sched_body(name, cron, tz, prompt, enabled));
 	if (r.status != 201 || !json_is_object(r.json))
 		fail_msg("creating schedule %s (%s): %ld %s", name, cron, r.status, r.body);
 	json_t *j = json_incref(r.json);
@@ -212,32 +114,32 @@ static json_t *get_sched(th_client *c, const char *w, const char *sid)
 {
 	char path[160];
 	sched_path(path, sizeof path, w, sid, NULL);
-	return get_ok(c, path);
+	return th_get_ok(c, path);
 }
 
 static json_t *list_scheds(const char *w)
 {
 	char path[160];
 	snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=1000", w);
-	return get_ok(cl, path);
+	return th_get_ok(cl, path);
 }
 
 /* Every field of the contract's schedule JSON, with the right type. */
 static void check_sched_shape(json_t *s)
 {
 	assert_true(json_is_object(s));
-	assert_uuid7(jstr(s, "id"));
-	assert_uuid7(jstr(s, "workspace_id"));
-	assert_non_null(jstr(s, "name"));
-	assert_non_null(jstr(s, "cron_expr"));
-	assert_non_null(jstr(s, "timezone"));
-	assert_non_null(jstr(s, "prompt"));
+	th_assert_uuid7(th_jstr(s, "id"));
+	th_assert_uuid7(th_jstr(s, "workspace_id"));
+	assert_non_null(th_jstr(s, "name"));
+	assert_non_null(th_jstr(s, "cron_expr"));
+	assert_non_null(th_jstr(s, "timezone"));
+	assert_non_null(th_jstr(s, "prompt"));
 	assert_true(json_is_boolean(json_object_get(s, "enabled")));
-	assert_non_null(jstr(s, "source"));
-	if (!jnull(s, "next_run_at"))
-		jtime(s, "next_run_at");
-	if (!jnull(s, "last_run_at"))
-		jtime(s, "last_run_at");
+	assert_non_null(th_jstr(s, "source"));
+	if (!th_jnull(s, "next_run_at"))
+		th_jtime(s, "next_run_at");
+	if (!th_jnull(s, "last_run_at"))
+		th_jtime(s, "last_run_at");
 	assert_true(json_is_integer(json_object_get(s, "run_count")));
 	json_t *ls = json_object_get(s, "last_status");
 	assert_true(json_is_null(ls) || json_is_string(ls));
@@ -255,8 +157,8 @@ static void check_sched_shape(json_t *s)
 	assert_true(json_is_integer(json_object_get(s, "consecutive_empty_runs")));
 	json_t *lr = json_object_get(s, "last_run_id");
 	assert_true(json_is_null(lr) || json_is_string(lr));
-	jtime(s, "created_at");
-	jtime(s, "updated_at");
+	th_jtime(s, "created_at");
+	th_jtime(s, "updated_at");
 }
 
 static int weekday_of(long long us) /* 0 = Sunday */
@@ -279,7 +181,7 @@ static long long utc_us(int y, int mo, int d, int h, int mi, int sec)
 static void test_create_shape_get_and_list(void **state)
 {
 	(void)state;
-	long long before = now_us();
+	long long before = th_now_us();
 	char path[160];
 	scheds_path(path, sizeof path, ws);
 	/* unknown fields are ignored (SPEC §1), read-only ones are not taken from the client */
@@ -287,7 +189,7 @@ static void test_create_shape_get_and_list(void **state)
 			    "{\"name\":\"every-five\",\"cron_expr\":\"*/5 * * * *\",\"prompt\":\"check the build\","
 			    "\"colour\":\"blue\",\"run_count\":7,\"source\":\"template\",\"id\":\"" ABSENT_ID "\"}",
 			    NULL);
-	long long after = now_us();
+	long long after = th_now_us();
 	if (cr.status != 201 && cr.status != 400)
 		fail_msg("create with extra fields: %ld %s", cr.status, cr.body);
 	if (cr.status == 400) { /* refusing "source" is fine too: then create without the extras */
@@ -296,37 +198,37 @@ static void test_create_shape_get_and_list(void **state)
 			    "{\"name\":\"every-five\",\"cron_expr\":\"*/5 * * * *\",\"prompt\":\"check the build\","
 			    "\"colour\":\"blue\"}",
 			    NULL);
-		after = now_us();
+		after = th_now_us();
 		assert_int_equal(cr.status, 201);
 	}
 	json_t *s = json_incref(cr.json);
 	th_resp_free(&cr);
 	assert_null(json_object_get(s, "colour"));
-	assert_string_not_equal(jstr(s, "id"), ABSENT_ID);
+	assert_string_not_equal(th_jstr(s, "id"), ABSENT_ID);
 	check_sched_shape(s);
-	assert_string_equal(jstr(s, "workspace_id"), ws);
-	assert_string_equal(jstr(s, "name"), "every-five");
-	assert_string_equal(jstr(s, "cron_expr"), "*/5 * * * *");
-	assert_string_equal(jstr(s, "timezone"), "UTC");
-	assert_string_equal(jstr(s, "prompt"), "check the build");
+	assert_string_equal(th_jstr(s, "workspace_id"), ws);
+	assert_string_equal(th_jstr(s, "name"), "every-five");
+	assert_string_equal(th_jstr(s, "cron_expr"), "*/5 * * * *");
+	assert_string_equal(th_jstr(s, "timezone"), "UTC");
+	assert_string_equal(th_jstr(s, "prompt"), "check the build");
 	assert_true(json_is_true(json_object_get(s, "enabled")));
-	assert_string_equal(jstr(s, "source"), "runtime");
-	assert_true(jnull(s, "last_run_at"));
-	assert_int_equal(jint(s, "run_count"), 0);
-	assert_true(jnull(s, "last_status"));
-	assert_true(jnull(s, "last_error"));
-	assert_int_equal(jint(s, "consecutive_empty_runs"), 0);
-	assert_true(jnull(s, "last_run_id"));
-	long long next = jtime(s, "next_run_at");
+	assert_string_equal(th_jstr(s, "source"), "runtime");
+	assert_true(th_jnull(s, "last_run_at"));
+	assert_int_equal(th_jint(s, "run_count"), 0);
+	assert_true(th_jnull(s, "last_status"));
+	assert_true(th_jnull(s, "last_error"));
+	assert_int_equal(th_jint(s, "consecutive_empty_runs"), 0);
+	assert_true(th_jnull(s, "last_run_id"));
+	long long next = th_jtime(s, "next_run_at");
 	assert_int_equal(next % MIN_US, 0);               /* on a minute */
 	assert_int_equal((next / MIN_US) % 5, 0);         /* a multiple of 5 */
 	assert_true(next > before - SEC_US);
 	assert_true(next <= after + 5 * MIN_US);
-	long long created = jtime(s, "created_at");
+	long long created = th_jtime(s, "created_at");
 	assert_true(created >= before - 2 * SEC_US && created <= after + 2 * SEC_US);
 
 	/* GET shows the same schedule */
-	json_t *g = get_sched(cl, ws, jstr(s, "id"));
+	json_t *g = get_sched(cl, ws, th_jstr(s, "id"));
 	if (!json_equal(g, s)) {
 		char *a = json_dumps(s, JSON_COMPACT), *b = json_dumps(g, JSON_COMPACT);
 		fail_msg("GET differs from the 201:\n%s\n%s", a, b);
@@ -340,12 +242,12 @@ static void test_create_shape_get_and_list(void **state)
 	for (size_t i = 0; i < json_array_size(l); i++) {
 		json_t *e = json_array_get(l, i);
 		check_sched_shape(e);
-		if (!strcmp(jstr(e, "id"), jstr(s, "id"))) {
+		if (!strcmp(th_jstr(e, "id"), th_jstr(s, "id"))) {
 			found++;
 			assert_true(json_equal(e, s));
 		}
 		if (i > 0)
-			assert_true(strcmp(jstr(json_array_get(l, i - 1), "id"), jstr(e, "id")) < 0);
+			assert_true(strcmp(th_jstr(json_array_get(l, i - 1), "id"), th_jstr(e, "id")) < 0);
 	}
 	assert_int_equal(found, 1);
 	json_decref(l);
@@ -357,34 +259,34 @@ static void test_next_run_examples(void **state)
 	(void)state;
 	char w[37];
 	th_create_ws(cl, "next-run-examples", NULL, w);
-	long long before = now_us();
+	long long before = th_now_us();
 
 	json_t *s = mk_sched(w, "berlin-weekdays", "0 9 * * MON-FRI", "Europe/Berlin", "standup", -1);
-	assert_string_equal(jstr(s, "timezone"), "Europe/Berlin");
-	long long next = jtime(s, "next_run_at");
+	assert_string_equal(th_jstr(s, "timezone"), "Europe/Berlin");
+	long long next = th_jtime(s, "next_run_at");
 	long long tod = (next / SEC_US) % 86400;
 	if (tod != 8 * 3600 && tod != 7 * 3600)
-		fail_msg("Berlin 09:00 is not 08:00Z or 07:00Z: %s", jstr(s, "next_run_at"));
+		fail_msg("Berlin 09:00 is not 08:00Z or 07:00Z: %s", th_jstr(s, "next_run_at"));
 	int wd = weekday_of(next);
 	assert_true(wd >= 1 && wd <= 5);
 	assert_true(next > before && next <= before + 4 * 86400 * SEC_US);
 	json_decref(s);
 
 	s = mk_sched(w, "hourly", "@hourly", NULL, "tick", -1);
-	next = jtime(s, "next_run_at");
+	next = th_jtime(s, "next_run_at");
 	assert_int_equal(next % (60 * MIN_US), 0);
-	assert_true(next > before && next <= now_us() + 60 * MIN_US);
+	assert_true(next > before && next <= th_now_us() + 60 * MIN_US);
 	json_decref(s);
 
 	s = mk_sched(w, "daily", "@daily", NULL, "tick", -1);
-	next = jtime(s, "next_run_at");
+	next = th_jtime(s, "next_run_at");
 	assert_int_equal(next % (86400 * SEC_US), 0);
-	assert_true(next > before && next <= now_us() + 86400 * SEC_US);
+	assert_true(next > before && next <= th_now_us() + 86400 * SEC_US);
 	json_decref(s);
 
 	/* New York midnight on New Year's day: 05:00Z (EST) */
 	s = mk_sched(w, "ny-new-year", "0 0 1 1 *", "America/New_York", "happy new year", -1);
-	next = jtime(s, "next_run_at");
+	next = th_jtime(s, "next_run_at");
 	time_t secs = (time_t)(before / SEC_US);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
@@ -392,13 +294,13 @@ static void test_next_run_examples(void **state)
 	if (want <= before)
 		want = utc_us(tm.tm_year + 1901, 1, 1, 5, 0, 0);
 	if (next != want)
-		fail_msg("0 0 1 1 * in America/New_York: got %s", jstr(s, "next_run_at"));
+		fail_msg("0 0 1 1 * in America/New_York: got %s", th_jstr(s, "next_run_at"));
 	json_decref(s);
 
 	/* created disabled: no next run */
 	s = mk_sched(w, "off", "* * * * *", NULL, "never", 0);
 	assert_true(json_is_false(json_object_get(s, "enabled")));
-	assert_true(jnull(s, "next_run_at"));
+	assert_true(th_jnull(s, "next_run_at"));
 	json_decref(s);
 }
 
@@ -471,12 +373,12 @@ static void test_create_errors_change_nothing(void **state)
 		if (r.status != cases[i].status)
 			fail_msg("case %zu %s: expected %ld, got %ld %s", i, cases[i].body, cases[i].status, r.status,
 				 r.body);
-		assert_error(&r, cases[i].status, cases[i].code);
+		th_assert_error(&r, cases[i].status, cases[i].code);
 		if (cases[i].mentions && !strstr(th_str(&r, "error"), cases[i].mentions))
 			fail_msg("case %zu %s: the message does not mention %s: %s", i, cases[i].body,
 				 cases[i].mentions, r.body);
 		if (cases[i].code && !strcmp(cases[i].code, "name_taken"))
-			assert_string_equal(th_str(&r, "existing_id"), jstr(keep, "id"));
+			assert_string_equal(th_str(&r, "existing_id"), th_jstr(keep, "id"));
 		th_resp_free(&r);
 		json_t *after = list_scheds(w);
 		if (!json_equal(before, after))
@@ -488,26 +390,26 @@ static void test_create_errors_change_nothing(void **state)
 	char name[300];
 	memset(name, 'n', 256);
 	name[256] = 0;
-	th_resp r = send_json(cl, "POST", path, sched_body(name, "* * * * *", NULL, "p", -1));
-	assert_error(&r, 400, "invalid");
+	th_resp r = th_send_json(cl, "POST", path, sched_body(name, "* * * * *", NULL, "p", -1));
+	th_assert_error(&r, 400, "invalid");
 	th_resp_free(&r);
 	json_t *after = list_scheds(w);
 	assert_true(json_equal(before, after));
 	json_decref(after);
 	name[255] = 0;
 	json_t *s = mk_sched(w, name, "* * * * *", NULL, "p", -1);
-	assert_string_equal(jstr(s, "name"), name);
+	assert_string_equal(th_jstr(s, "name"), name);
 	json_decref(s);
 
 	/* workspace: absent, malformed, removed */
-	expect_error(th_req(cl, "POST", "/workspaces/" ABSENT_ID "/schedules",
+	th_expect_error(th_req(cl, "POST", "/workspaces/" ABSENT_ID "/schedules",
 			    "{\"name\":\"a\",\"cron_expr\":\"* * * * *\",\"prompt\":\"p\"}", NULL),
 		     404, "not_found");
-	expect_error(th_req(cl, "GET", "/workspaces/" ABSENT_ID "/schedules", NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "POST", "/workspaces/not-a-uuid/schedules",
+	th_expect_error(th_req(cl, "GET", "/workspaces/" ABSENT_ID "/schedules", NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "POST", "/workspaces/not-a-uuid/schedules",
 			    "{\"name\":\"a\",\"cron_expr\":\"* * * * *\",\"prompt\":\"p\"}", NULL),
 		     400, NULL);
-	expect_error(th_req(cl, "GET", "/workspaces/not-a-uuid/schedules", NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", "/workspaces/not-a-uuid/schedules", NULL, NULL), 400, NULL);
 
 	char gone[37], wpath[128];
 	th_create_ws(cl, "to-be-removed", NULL, gone);
@@ -516,9 +418,9 @@ static void test_create_errors_change_nothing(void **state)
 	assert_int_equal(r.status, 200);
 	th_resp_free(&r);
 	scheds_path(path, sizeof path, gone);
-	expect_error(th_req(cl, "POST", path, "{\"name\":\"a\",\"cron_expr\":\"* * * * *\",\"prompt\":\"p\"}", NULL),
+	th_expect_error(th_req(cl, "POST", path, "{\"name\":\"a\",\"cron_expr\":\"* * * * *\",\"prompt\":\"p\"}", NULL),
 		     409, "workspace_removed");
-	json_t *gl = get_ok(cl, path); /* a removed workspace's list is still readable, and empty */
+	json_t *gl = th_get_ok(cl, path); /* a removed workspace's list is still readable, and empty */
 	assert_int_equal(json_array_size(gl), 0);
 	json_decref(gl);
 	json_decref(before);
@@ -536,18 +438,18 @@ static void test_removed_workspace_disables_schedules(void **state)
 	th_resp r = th_req(cl, "DELETE", wpath, NULL, NULL);
 	assert_int_equal(r.status, 200);
 	th_resp_free(&r);
-	sched_path(path, sizeof path, gone, jstr(gs, "id"), NULL);
+	sched_path(path, sizeof path, gone, th_jstr(gs, "id"), NULL);
 	r = th_req(cl, "GET", path, NULL, NULL);
 	json_decref(gs);
 	if (r.status == 200) {
-		bool disabled = json_is_false(json_object_get(r.json, "enabled")) && jnull(r.json, "next_run_at");
+		bool disabled = json_is_false(json_object_get(r.json, "enabled")) && th_jnull(r.json, "next_run_at");
 		char shown[1024];
 		snprintf(shown, sizeof shown, "%s", r.body);
 		th_resp_free(&r);
 		if (!disabled)
 			fail_msg("a removed workspace's schedule is still enabled: %s", shown);
 	} else {
-		assert_error(&r, 404, "not_found");
+		th_assert_error(&r, 404, "not_found");
 		th_resp_free(&r);
 	}
 }
@@ -560,22 +462,22 @@ static void test_same_name_other_workspace_is_fine(void **state)
 	th_create_ws(cl, "names-b", NULL, b);
 	json_t *s1 = mk_sched(a, "daily report", "@daily", NULL, "report", -1);
 	scheds_path(path, sizeof path, a);
-	th_resp r = send_json(cl, "POST", path, sched_body("daily report", "@hourly", NULL, "other", -1));
-	assert_error(&r, 409, "name_taken");
-	assert_string_equal(th_str(&r, "existing_id"), jstr(s1, "id"));
+	th_resp r = th_send_json(cl, "POST", path, sched_body("daily report", "@hourly", NULL, "other", -1));
+	th_assert_error(&r, 409, "name_taken");
+	assert_string_equal(th_str(&r, "existing_id"), th_jstr(s1, "id"));
 	th_resp_free(&r);
 	json_t *s2 = mk_sched(b, "daily report", "@hourly", NULL, "other", -1);
-	assert_string_not_equal(jstr(s1, "id"), jstr(s2, "id"));
-	assert_string_equal(jstr(s2, "workspace_id"), b);
+	assert_string_not_equal(th_jstr(s1, "id"), th_jstr(s2, "id"));
+	assert_string_equal(th_jstr(s2, "workspace_id"), b);
 	/* the first is unchanged */
-	json_t *g = get_sched(cl, a, jstr(s1, "id"));
-	assert_string_equal(jstr(g, "cron_expr"), "@daily");
-	assert_string_equal(jstr(g, "prompt"), "report");
+	json_t *g = get_sched(cl, a, th_jstr(s1, "id"));
+	assert_string_equal(th_jstr(g, "cron_expr"), "@daily");
+	assert_string_equal(th_jstr(g, "prompt"), "report");
 	json_decref(g);
 	/* and each workspace lists only its own */
 	json_t *l = list_scheds(b);
 	assert_int_equal(json_array_size(l), 1);
-	assert_string_equal(jstr(json_array_get(l, 0), "id"), jstr(s2, "id"));
+	assert_string_equal(th_jstr(json_array_get(l, 0), "id"), th_jstr(s2, "id"));
 	json_decref(l);
 	json_decref(s1);
 	json_decref(s2);
@@ -588,37 +490,37 @@ static void test_get_errors(void **state)
 	th_create_ws(cl, "get-errors-a", NULL, a);
 	th_create_ws(cl, "get-errors-b", NULL, b);
 	json_t *s = mk_sched(a, "mine", "@daily", NULL, "p", -1);
-	const char *sid = jstr(s, "id");
+	const char *sid = th_jstr(s, "id");
 	/* another workspace's schedule is absent here, for every verb */
 	sched_path(path, sizeof path, b, sid, NULL);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"stolen\"}", NULL), 404, "not_found");
-	expect_error(th_req(cl, "DELETE", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"stolen\"}", NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "DELETE", path, NULL, NULL), 404, "not_found");
 	sched_path(path, sizeof path, b, sid, "/run");
-	expect_error(th_req(cl, "POST", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "POST", path, NULL, NULL), 404, "not_found");
 	sched_path(path, sizeof path, b, sid, "/history");
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
 	/* absent */
 	sched_path(path, sizeof path, a, ABSENT_ID, NULL);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"x\"}", NULL), 404, "not_found");
-	expect_error(th_req(cl, "DELETE", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"x\"}", NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "DELETE", path, NULL, NULL), 404, "not_found");
 	sched_path(path, sizeof path, a, ABSENT_ID, "/run");
-	expect_error(th_req(cl, "POST", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "POST", path, NULL, NULL), 404, "not_found");
 	sched_path(path, sizeof path, a, ABSENT_ID, "/history");
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
 	/* malformed: 400 */
 	const char *bad[] = {"nope", "01890000-0000-7000-8000-00000000000", "01890000-0000-7000-8000-00000000000g",
 			     "zz890000-0000-7000-8000-000000000000"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		sched_path(path, sizeof path, a, bad[i], NULL);
-		expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
-		expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"x\"}", NULL), 400, NULL);
-		expect_error(th_req(cl, "DELETE", path, NULL, NULL), 400, NULL);
+		th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+		th_expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"x\"}", NULL), 400, NULL);
+		th_expect_error(th_req(cl, "DELETE", path, NULL, NULL), 400, NULL);
 		sched_path(path, sizeof path, a, bad[i], "/run");
-		expect_error(th_req(cl, "POST", path, NULL, NULL), 400, NULL);
+		th_expect_error(th_req(cl, "POST", path, NULL, NULL), 400, NULL);
 		sched_path(path, sizeof path, a, bad[i], "/history");
-		expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+		th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	}
 	/* the schedule is untouched */
 	json_t *g = get_sched(cl, a, sid);
@@ -636,18 +538,18 @@ static void test_list_paging(void **state)
 		char name[16];
 		snprintf(name, sizeof name, "s%d", i);
 		json_t *s = mk_sched(w, name, "@daily", NULL, "p", -1);
-		snprintf(ids[i], 37, "%s", jstr(s, "id"));
+		snprintf(ids[i], 37, "%s", th_jstr(s, "id"));
 		json_decref(s);
 	}
 	char after[37] = "";
 	int seen = 0;
 	for (int page = 0; page < 6; page++) {
 		snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=3%s%s", w, after[0] ? "&after=" : "", after);
-		json_t *l = get_ok(cl, path);
+		json_t *l = th_get_ok(cl, path);
 		size_t n = json_array_size(l);
 		assert_true(n <= 3);
 		for (size_t i = 0; i < n; i++) {
-			const char *id = jstr(json_array_get(l, i), "id");
+			const char *id = th_jstr(json_array_get(l, i), "id");
 			assert_true(seen < 7);
 			assert_string_equal(id, ids[seen]); /* creation = id order */
 			seen++;
@@ -659,15 +561,15 @@ static void test_list_paging(void **state)
 	}
 	assert_int_equal(seen, 7);
 	snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=0", w);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=1001", w);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=abc", w);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	snprintf(path, sizeof path, "/workspaces/%s/schedules?after=not-an-id", w);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	snprintf(path, sizeof path, "/workspaces/%s/schedules?limit=1000", w);
-	json_t *l = get_ok(cl, path);
+	json_t *l = th_get_ok(cl, path);
 	assert_int_equal(json_array_size(l), 7);
 	json_decref(l);
 }
@@ -690,7 +592,7 @@ static json_t *patch_ok(const char *w, const char *sid, const char *body)
 	json_t *j = json_incref(r.json);
 	th_resp_free(&r);
 	/* what PATCH answers is what GET shows */
-	json_t *g = get_sched(cl, w, jstr(j, "id"));
+	json_t *g = get_sched(cl, w, th_jstr(j, "id"));
 	if (!json_equal(g, j)) {
 		char *a = json_dumps(j, JSON_COMPACT), *b = json_dumps(g, JSON_COMPACT);
 		fail_msg("PATCH answer and GET differ:\n%s\n%s", a, b);
@@ -707,57 +609,57 @@ static void test_patch_rules(void **state)
 	json_t *s = mk_sched(w, "patchme", "*/5 * * * *", NULL, "v1", -1);
 	json_t *other = mk_sched(w, "other", "@daily", NULL, "o", -1);
 	char sid[37];
-	snprintf(sid, sizeof sid, "%s", jstr(s, "id"));
-	long long created = jtime(s, "created_at");
+	snprintf(sid, sizeof sid, "%s", th_jstr(s, "id"));
+	long long created = th_jtime(s, "created_at");
 
 	/* prompt and name only: next_run_at stays */
-	sleep_ms(5);
+	th_sleep_ms(5);
 	json_t *p = patch_ok(w, sid, "{\"prompt\":\"v2 \\\"quoted\\\" \\u00fc\\nline\"}");
-	assert_string_equal(jstr(p, "prompt"), "v2 \"quoted\" \xc3\xbc\nline");
-	assert_string_equal(jstr(p, "next_run_at"), jstr(s, "next_run_at"));
-	assert_string_equal(jstr(p, "cron_expr"), "*/5 * * * *");
-	assert_string_equal(jstr(p, "created_at"), jstr(s, "created_at"));
-	assert_true(jtime(p, "updated_at") > created);
-	assert_string_equal(jstr(p, "source"), "runtime");
+	assert_string_equal(th_jstr(p, "prompt"), "v2 \"quoted\" \xc3\xbc\nline");
+	assert_string_equal(th_jstr(p, "next_run_at"), th_jstr(s, "next_run_at"));
+	assert_string_equal(th_jstr(p, "cron_expr"), "*/5 * * * *");
+	assert_string_equal(th_jstr(p, "created_at"), th_jstr(s, "created_at"));
+	assert_true(th_jtime(p, "updated_at") > created);
+	assert_string_equal(th_jstr(p, "source"), "runtime");
 	json_decref(p);
 	p = patch_ok(w, sid, "{\"name\":\"patched\"}");
-	assert_string_equal(jstr(p, "name"), "patched");
-	assert_string_equal(jstr(p, "next_run_at"), jstr(s, "next_run_at"));
+	assert_string_equal(th_jstr(p, "name"), "patched");
+	assert_string_equal(th_jstr(p, "next_run_at"), th_jstr(s, "next_run_at"));
 	json_decref(p);
 	/* its own name again is no clash; an empty patch changes nothing that matters */
 	p = patch_ok(w, sid, "{\"name\":\"patched\"}");
-	assert_string_equal(jstr(p, "name"), "patched");
+	assert_string_equal(th_jstr(p, "name"), "patched");
 	json_decref(p);
 	p = patch_ok(w, sid, "{}");
-	assert_string_equal(jstr(p, "name"), "patched");
-	assert_string_equal(jstr(p, "prompt"), "v2 \"quoted\" \xc3\xbc\nline");
+	assert_string_equal(th_jstr(p, "name"), "patched");
+	assert_string_equal(th_jstr(p, "prompt"), "v2 \"quoted\" \xc3\xbc\nline");
 	json_decref(p);
 
 	/* cron_expr recomputes next_run_at */
-	long long before = now_us();
+	long long before = th_now_us();
 	p = patch_ok(w, sid, "{\"cron_expr\":\"0 0 1 1 *\"}");
 	time_t secs = (time_t)(before / SEC_US);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	long long want = utc_us(tm.tm_year + 1901, 1, 1, 0, 0, 0);
-	if (jtime(p, "next_run_at") != want)
-		fail_msg("after PATCH cron_expr 0 0 1 1 *: next_run_at %s", jstr(p, "next_run_at"));
+	if (th_jtime(p, "next_run_at") != want)
+		fail_msg("after PATCH cron_expr 0 0 1 1 *: next_run_at %s", th_jstr(p, "next_run_at"));
 	json_decref(p);
 	/* timezone recomputes it too: midnight in New York is 05:00Z in January */
 	p = patch_ok(w, sid, "{\"timezone\":\"America/New_York\"}");
-	assert_string_equal(jstr(p, "timezone"), "America/New_York");
+	assert_string_equal(th_jstr(p, "timezone"), "America/New_York");
 	long long want_ny = utc_us(tm.tm_year + 1900, 1, 1, 5, 0, 0);
 	if (want_ny <= before)
 		want_ny = utc_us(tm.tm_year + 1901, 1, 1, 5, 0, 0);
-	if (jtime(p, "next_run_at") != want_ny)
-		fail_msg("after PATCH timezone: next_run_at %s", jstr(p, "next_run_at"));
+	if (th_jtime(p, "next_run_at") != want_ny)
+		fail_msg("after PATCH timezone: next_run_at %s", th_jstr(p, "next_run_at"));
 	json_decref(p);
 	/* both at once */
-	before = now_us();
+	before = th_now_us();
 	p = patch_ok(w, sid, "{\"cron_expr\":\"* * * * *\",\"timezone\":\"Asia/Kolkata\"}");
-	long long next = jtime(p, "next_run_at");
+	long long next = th_jtime(p, "next_run_at");
 	assert_int_equal(next % MIN_US, 0);
-	assert_true(next > before - SEC_US && next <= now_us() + MIN_US);
+	assert_true(next > before - SEC_US && next <= th_now_us() + MIN_US);
 	json_decref(p);
 
 	/* bad patches: 4xx, nothing changes */
@@ -782,11 +684,11 @@ static void test_patch_rules(void **state)
 		if (r.status != bad[i].status)
 			fail_msg("PATCH case %zu %s: expected %ld got %ld %s", i, bad[i].body, bad[i].status, r.status,
 				 r.body);
-		assert_error(&r, bad[i].status, bad[i].code);
+		th_assert_error(&r, bad[i].status, bad[i].code);
 		if (bad[i].mentions && !strstr(th_str(&r, "error"), bad[i].mentions))
 			fail_msg("PATCH case %zu: message does not mention %s: %s", i, bad[i].mentions, r.body);
 		if (bad[i].code && !strcmp(bad[i].code, "name_taken"))
-			assert_string_equal(th_str(&r, "existing_id"), jstr(other, "id"));
+			assert_string_equal(th_str(&r, "existing_id"), th_jstr(other, "id"));
 		th_resp_free(&r);
 		json_t *g = get_sched(cl, w, sid);
 		if (!json_equal(g, cur))
@@ -800,7 +702,7 @@ static void test_patch_rules(void **state)
 		json_t *was = get_sched(cl, w, sid);
 		th_resp r = patch(w, sid, nulls[i]);
 		if (r.status != 200)
-			assert_error(&r, 400, "invalid");
+			th_assert_error(&r, 400, "invalid");
 		th_resp_free(&r);
 		json_t *now = get_sched(cl, w, sid);
 		json_object_del(was, "updated_at");
@@ -814,18 +716,18 @@ static void test_patch_rules(void **state)
 	/* disable: next_run_at null; enable: from now (in the future, never the past) */
 	p = patch_ok(w, sid, "{\"enabled\":false}");
 	assert_true(json_is_false(json_object_get(p, "enabled")));
-	assert_true(jnull(p, "next_run_at"));
+	assert_true(th_jnull(p, "next_run_at"));
 	json_decref(p);
 	/* changing the cron of a disabled schedule keeps it disabled with no next run */
 	p = patch_ok(w, sid, "{\"cron_expr\":\"*/2 * * * *\"}");
 	assert_true(json_is_false(json_object_get(p, "enabled")));
-	assert_true(jnull(p, "next_run_at"));
+	assert_true(th_jnull(p, "next_run_at"));
 	json_decref(p);
-	before = now_us();
+	before = th_now_us();
 	p = patch_ok(w, sid, "{\"enabled\":true}");
-	long long after = now_us();
+	long long after = th_now_us();
 	assert_true(json_is_true(json_object_get(p, "enabled")));
-	next = jtime(p, "next_run_at");
+	next = th_jtime(p, "next_run_at");
 	assert_true(next > before);
 	assert_true(next <= after + 2 * MIN_US);
 	assert_int_equal((next / MIN_US) % 2, 0);
@@ -833,16 +735,16 @@ static void test_patch_rules(void **state)
 	json_decref(p);
 	/* enable twice: still a future slot */
 	p = patch_ok(w, sid, "{\"enabled\":true}");
-	assert_true(jtime(p, "next_run_at") > before);
+	assert_true(th_jtime(p, "next_run_at") > before);
 	json_decref(p);
 	/* run fields are not PATCHable (unknown/readonly fields are ignored, never written) */
 	th_resp r = patch(w, sid, "{\"run_count\":99,\"last_status\":\"ok\",\"source\":\"template\"}");
 	if (r.status == 200) {
 		assert_int_equal(th_int(&r, "run_count"), 0);
-		assert_true(jnull(r.json, "last_status"));
+		assert_true(th_jnull(r.json, "last_status"));
 		assert_string_equal(th_str(&r, "source"), "runtime");
 	} else {
-		assert_error(&r, 400, NULL);
+		th_assert_error(&r, 400, NULL);
 	}
 	th_resp_free(&r);
 	json_decref(other);
@@ -856,23 +758,23 @@ static void test_delete(void **state)
 	th_create_ws(cl, "delete-tests", NULL, w);
 	json_t *s = mk_sched(w, "doomed", "@hourly", NULL, "p", -1);
 	json_t *k = mk_sched(w, "kept", "@hourly", NULL, "p", -1);
-	sched_path(path, sizeof path, w, jstr(s, "id"), NULL);
+	sched_path(path, sizeof path, w, th_jstr(s, "id"), NULL);
 	th_resp r = th_req(cl, "DELETE", path, NULL, NULL);
 	assert_int_equal(r.status, 204);
 	assert_int_equal(r.len, 0);
 	th_resp_free(&r);
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "DELETE", path, NULL, NULL), 404, "not_found");
-	expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"x\"}", NULL), 404, "not_found");
-	sched_path(path, sizeof path, w, jstr(s, "id"), "/run");
-	expect_error(th_req(cl, "POST", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "DELETE", path, NULL, NULL), 404, "not_found");
+	th_expect_error(th_req(cl, "PATCH", path, "{\"prompt\":\"x\"}", NULL), 404, "not_found");
+	sched_path(path, sizeof path, w, th_jstr(s, "id"), "/run");
+	th_expect_error(th_req(cl, "POST", path, NULL, NULL), 404, "not_found");
 	json_t *l = list_scheds(w);
 	assert_int_equal(json_array_size(l), 1);
-	assert_string_equal(jstr(json_array_get(l, 0), "id"), jstr(k, "id"));
+	assert_string_equal(th_jstr(json_array_get(l, 0), "id"), th_jstr(k, "id"));
 	json_decref(l);
 	/* the name is free again, with a new id */
 	json_t *again = mk_sched(w, "doomed", "@daily", NULL, "p2", -1);
-	assert_string_not_equal(jstr(again, "id"), jstr(s, "id"));
+	assert_string_not_equal(th_jstr(again, "id"), th_jstr(s, "id"));
 	json_decref(again);
 	json_decref(s);
 	json_decref(k);
@@ -894,14 +796,14 @@ static json_t *run_ok(th_client *c, const char *w, const char *sid, const char *
 
 static void check_run_shape(json_t *run, const char *w, const char *sid, const char *trigger)
 {
-	assert_uuid7(jstr(run, "id"));
-	assert_string_equal(jstr(run, "schedule_id"), sid);
-	assert_string_equal(jstr(run, "workspace_id"), w);
-	assert_string_equal(jstr(run, "trigger"), trigger);
-	jtime(run, "slot_at");
-	jtime(run, "fired_at");
-	assert_uuid7(jstr(run, "message_id"));
-	assert_non_null(jstr(run, "status"));
+	th_assert_uuid7(th_jstr(run, "id"));
+	assert_string_equal(th_jstr(run, "schedule_id"), sid);
+	assert_string_equal(th_jstr(run, "workspace_id"), w);
+	assert_string_equal(th_jstr(run, "trigger"), trigger);
+	th_jtime(run, "slot_at");
+	th_jtime(run, "fired_at");
+	th_assert_uuid7(th_jstr(run, "message_id"));
+	assert_non_null(th_jstr(run, "status"));
 	assert_non_null(json_object_get(run, "error"));
 	assert_non_null(json_object_get(run, "finished_at"));
 }
@@ -914,97 +816,97 @@ static void test_manual_run_inbox_history(void **state)
 	const char *prompt = "Summarise today's PRs.\n\"Be brief\" \xc3\xa9\\";
 	json_t *s = mk_sched(w, "summary", "0 9 * * *", "Europe/Berlin", prompt, 0); /* disabled */
 	char sid[37];
-	snprintf(sid, sizeof sid, "%s", jstr(s, "id"));
+	snprintf(sid, sizeof sid, "%s", th_jstr(s, "id"));
 
-	long long before = now_us();
+	long long before = th_now_us();
 	json_t *run = run_ok(cl, w, sid, NULL); /* works even if disabled */
-	long long after = now_us();
+	long long after = th_now_us();
 	check_run_shape(run, w, sid, "manual");
-	assert_string_equal(jstr(run, "status"), "fired");
-	assert_true(jnull(run, "error"));
-	long long fired = jtime(run, "fired_at");
+	assert_string_equal(th_jstr(run, "status"), "fired");
+	assert_true(th_jnull(run, "error"));
+	long long fired = th_jtime(run, "fired_at");
 	assert_true(fired >= before - 2 * SEC_US && fired <= after + 2 * SEC_US);
 
 	json_t *g = get_sched(cl, w, sid);
 	check_sched_shape(g);
-	assert_int_equal(jint(g, "run_count"), 1);
-	assert_string_equal(jstr(g, "last_status"), "fired");
-	assert_true(jnull(g, "last_error"));
-	assert_string_equal(jstr(g, "last_run_id"), jstr(run, "id"));
-	long long last = jtime(g, "last_run_at");
+	assert_int_equal(th_jint(g, "run_count"), 1);
+	assert_string_equal(th_jstr(g, "last_status"), "fired");
+	assert_true(th_jnull(g, "last_error"));
+	assert_string_equal(th_jstr(g, "last_run_id"), th_jstr(run, "id"));
+	long long last = th_jtime(g, "last_run_at");
 	assert_true(last >= before - 2 * SEC_US && last <= after + 2 * SEC_US);
 	assert_true(json_is_false(json_object_get(g, "enabled")));
-	assert_true(jnull(g, "next_run_at")); /* still disabled */
-	assert_string_equal(jstr(g, "prompt"), prompt);
+	assert_true(th_jnull(g, "next_run_at")); /* still disabled */
+	assert_string_equal(th_jstr(g, "prompt"), prompt);
 	json_decref(g);
 
 	/* the inbox holds exactly one message: the prompt as a JSON string */
 	snprintf(path, sizeof path, "/workspaces/%s/inbox", w);
-	json_t *l = get_ok(cl, path);
+	json_t *l = th_get_ok(cl, path);
 	assert_int_equal(json_array_size(l), 1);
 	json_t *m = json_array_get(l, 0);
-	assert_string_equal(jstr(m, "id"), jstr(run, "message_id"));
+	assert_string_equal(th_jstr(m, "id"), th_jstr(run, "message_id"));
 	assert_true(json_is_string(json_object_get(m, "body")));
-	assert_string_equal(jstr(m, "body"), prompt);
-	assert_string_equal(jstr(m, "source"), "schedule");
-	assert_string_equal(jstr(m, "schedule_id"), sid);
-	assert_string_equal(jstr(m, "run_id"), jstr(run, "id"));
-	assert_string_equal(jstr(m, "status"), "queued");
-	assert_string_equal(jstr(m, "workspace_id"), w);
+	assert_string_equal(th_jstr(m, "body"), prompt);
+	assert_string_equal(th_jstr(m, "source"), "schedule");
+	assert_string_equal(th_jstr(m, "schedule_id"), sid);
+	assert_string_equal(th_jstr(m, "run_id"), th_jstr(run, "id"));
+	assert_string_equal(th_jstr(m, "status"), "queued");
+	assert_string_equal(th_jstr(m, "workspace_id"), w);
 	json_decref(l);
-	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, jstr(run, "message_id"));
-	m = get_ok(cl, path);
-	assert_string_equal(jstr(m, "body"), prompt);
+	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, th_jstr(run, "message_id"));
+	m = th_get_ok(cl, path);
+	assert_string_equal(th_jstr(m, "body"), prompt);
 	json_decref(m);
 
 	/* two more runs (one with an empty JSON body): run_count 3, history newest first */
 	json_t *run2 = run_ok(cl, w, sid, "{}");
 	json_t *run3 = run_ok(cl, w, sid, NULL);
-	assert_string_not_equal(jstr(run2, "id"), jstr(run3, "id"));
-	assert_string_not_equal(jstr(run2, "message_id"), jstr(run3, "message_id"));
+	assert_string_not_equal(th_jstr(run2, "id"), th_jstr(run3, "id"));
+	assert_string_not_equal(th_jstr(run2, "message_id"), th_jstr(run3, "message_id"));
 	g = get_sched(cl, w, sid);
-	assert_int_equal(jint(g, "run_count"), 3);
-	assert_string_equal(jstr(g, "last_run_id"), jstr(run3, "id"));
+	assert_int_equal(th_jint(g, "run_count"), 3);
+	assert_string_equal(th_jstr(g, "last_run_id"), th_jstr(run3, "id"));
 	json_decref(g);
 	sched_path(path, sizeof path, w, sid, "/history");
-	json_t *h = get_ok(cl, path);
+	json_t *h = th_get_ok(cl, path);
 	assert_true(json_is_array(h));
 	assert_int_equal(json_array_size(h), 3);
-	const char *want[3] = {jstr(run3, "id"), jstr(run2, "id"), jstr(run, "id")};
+	const char *want[3] = {th_jstr(run3, "id"), th_jstr(run2, "id"), th_jstr(run, "id")};
 	for (size_t i = 0; i < 3; i++) {
 		json_t *e = json_array_get(h, i);
 		check_run_shape(e, w, sid, "manual");
-		assert_string_equal(jstr(e, "id"), want[i]);
+		assert_string_equal(th_jstr(e, "id"), want[i]);
 		if (i > 0)
-			assert_true(jtime(json_array_get(h, i - 1), "fired_at") >= jtime(e, "fired_at"));
+			assert_true(th_jtime(json_array_get(h, i - 1), "fired_at") >= th_jtime(e, "fired_at"));
 	}
-	assert_string_equal(jstr(json_array_get(h, 2), "message_id"), jstr(run, "message_id"));
+	assert_string_equal(th_jstr(json_array_get(h, 2), "message_id"), th_jstr(run, "message_id"));
 	json_decref(h);
 	sched_path(path, sizeof path, w, sid, "/history?limit=2");
-	h = get_ok(cl, path);
+	h = th_get_ok(cl, path);
 	assert_int_equal(json_array_size(h), 2);
-	assert_string_equal(jstr(json_array_get(h, 0), "id"), jstr(run3, "id"));
-	assert_string_equal(jstr(json_array_get(h, 1), "id"), jstr(run2, "id"));
+	assert_string_equal(th_jstr(json_array_get(h, 0), "id"), th_jstr(run3, "id"));
+	assert_string_equal(th_jstr(json_array_get(h, 1), "id"), th_jstr(run2, "id"));
 	json_decref(h);
 	/* the next page continues after the last id seen, in the same (newest first) order */
 	char q[120];
-	snprintf(q, sizeof q, "/history?limit=2&after=%s", jstr(run2, "id"));
+	snprintf(q, sizeof q, "/history?limit=2&after=%s", th_jstr(run2, "id"));
 	sched_path(path, sizeof path, w, sid, q);
-	h = get_ok(cl, path);
+	h = th_get_ok(cl, path);
 	assert_int_equal(json_array_size(h), 1);
-	assert_string_equal(jstr(json_array_get(h, 0), "id"), jstr(run, "id"));
+	assert_string_equal(th_jstr(json_array_get(h, 0), "id"), th_jstr(run, "id"));
 	json_decref(h);
 	sched_path(path, sizeof path, w, sid, "/history?limit=0");
-	expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
+	th_expect_error(th_req(cl, "GET", path, NULL, NULL), 400, NULL);
 	snprintf(path, sizeof path, "/workspaces/%s/inbox", w);
-	l = get_ok(cl, path);
+	l = th_get_ok(cl, path);
 	assert_int_equal(json_array_size(l), 3);
 	json_decref(l);
 
 	/* a schedule never run has an empty history */
 	json_t *fresh = mk_sched(w, "fresh", "@daily", NULL, "p", -1);
-	sched_path(path, sizeof path, w, jstr(fresh, "id"), "/history");
-	h = get_ok(cl, path);
+	sched_path(path, sizeof path, w, th_jstr(fresh, "id"), "/history");
+	h = th_get_ok(cl, path);
 	assert_true(json_is_array(h));
 	assert_int_equal(json_array_size(h), 0);
 	json_decref(h);
@@ -1018,11 +920,11 @@ static void test_manual_run_inbox_history(void **state)
 	th_resp r = th_req(cl, "DELETE", gpath, NULL, NULL);
 	assert_int_equal(r.status, 200);
 	th_resp_free(&r);
-	sched_path(path, sizeof path, gone, jstr(gs, "id"), "/run");
+	sched_path(path, sizeof path, gone, th_jstr(gs, "id"), "/run");
 	r = th_req(cl, "POST", path, NULL, NULL);
 	if (r.status != 409 && r.status != 404)
 		fail_msg("run on a removed workspace: %ld %s", r.status, r.body);
-	assert_error(&r, r.status, r.status == 409 ? "workspace_removed" : "not_found");
+	th_assert_error(&r, r.status, r.status == 409 ? "workspace_removed" : "not_found");
 	th_resp_free(&r);
 	json_decref(gs);
 
@@ -1102,7 +1004,7 @@ static int count_named(json_t *l, const char *name)
 {
 	int n = 0;
 	for (size_t i = 0; i < json_array_size(l); i++)
-		n += !strcmp(jstr(json_array_get(l, i), "name"), name);
+		n += !strcmp(th_jstr(json_array_get(l, i), "name"), name);
 	return n;
 }
 
@@ -1118,10 +1020,10 @@ static void test_create_name_race(void **state)
 	assert_int_equal(json_array_size(l), 1);
 	assert_int_equal(count_named(l, "contested"), 1);
 	json_t *s = json_array_get(l, 0);
-	assert_string_equal(jstr(s, "id"), nr.got_id[winner]);
+	assert_string_equal(th_jstr(s, "id"), nr.got_id[winner]);
 	char want[32];
 	snprintf(want, sizeof want, "by %d", winner);
-	assert_string_equal(jstr(s, "prompt"), want); /* the winner's body, whole */
+	assert_string_equal(th_jstr(s, "prompt"), want); /* the winner's body, whole */
 	json_decref(l);
 }
 
@@ -1135,7 +1037,7 @@ static void test_rename_name_race(void **state)
 		char name[16];
 		snprintf(name, sizeof name, "r%d", i);
 		json_t *s = mk_sched(nr.ws, name, "@daily", NULL, "p", -1);
-		snprintf(nr.ids[i], 37, "%s", jstr(s, "id"));
+		snprintf(nr.ids[i], 37, "%s", th_jstr(s, "id"));
 		json_decref(s);
 	}
 	th_race(RACERS, rename_to_same, &nr);
@@ -1146,13 +1048,13 @@ static void test_rename_name_race(void **state)
 	assert_int_equal(count_named(l, "renamed-target"), 1);
 	for (int i = 0; i < RACERS; i++) {
 		json_t *s = json_array_get(l, (size_t)i);
-		assert_string_equal(jstr(s, "id"), nr.ids[i]);
+		assert_string_equal(th_jstr(s, "id"), nr.ids[i]);
 		if (i == winner) {
-			assert_string_equal(jstr(s, "name"), "renamed-target");
+			assert_string_equal(th_jstr(s, "name"), "renamed-target");
 		} else {
 			char name[16];
 			snprintf(name, sizeof name, "r%d", i);
-			assert_string_equal(jstr(s, "name"), name); /* losers keep their names */
+			assert_string_equal(th_jstr(s, "name"), name); /* losers keep their names */
 		}
 	}
 	json_decref(l);
@@ -1311,7 +1213,7 @@ static void *hook_main(void *p)
 			}
 		} else {
 			for (int waited = 0; waited < 3000 && !atomic_load(&h->stop); waited += 50)
-				sleep_ms(50);
+				th_sleep_ms(50);
 		}
 		shutdown(c, SHUT_RDWR);
 		close(c);
@@ -1371,7 +1273,7 @@ static unsigned closed_port(void)
 static void mk_ws_url(th_client *c, const char *name, const char *url, char *out)
 {
 	json_t *o = json_pack("{s:s,s:s}", "name", name, "url", url);
-	th_resp r = send_json(c, "POST", "/workspaces", o);
+	th_resp r = th_send_json(c, "POST", "/workspaces", o);
 	if (r.status != 201)
 		fail_msg("creating workspace with url %s: %ld %s", url, r.status, r.body);
 	assert_string_equal(th_str(&r, "url"), url);
@@ -1386,10 +1288,10 @@ static json_t *await_outcome(th_client *c, const char *w, const char *sid, int t
 	for (int waited = 0; waited <= timeout_ms; waited += 20) {
 		json_decref(g);
 		g = get_sched(c, w, sid);
-		const char *st = jstr(g, "last_status");
+		const char *st = th_jstr(g, "last_status");
 		if (st && strcmp(st, "fired"))
 			return g;
-		sleep_ms(20);
+		th_sleep_ms(20);
 	}
 	return g;
 }
@@ -1403,9 +1305,9 @@ static json_t *run_with_url(th_client *c, const char *tag, const char *url, cons
 	mk_ws_url(c, tag, url, w);
 	/* a slot that never comes during the test: only the manual run fires */
 	json_t *s = mk_sched_c(c, w, tag, "0 0 29 2 *", NULL, prompt, 1);
-	json_t *run = run_ok(c, w, jstr(s, "id"), NULL);
-	assert_string_equal(jstr(run, "status"), "fired");
-	json_t *g = await_outcome(c, w, jstr(s, "id"), 15000);
+	json_t *run = run_ok(c, w, th_jstr(s, "id"), NULL);
+	assert_string_equal(th_jstr(run, "status"), "fired");
+	json_t *g = await_outcome(c, w, th_jstr(s, "id"), 15000);
 	json_decref(s);
 	*run_out = run;
 	snprintf(w_out, 37, "%s", w);
@@ -1425,11 +1327,11 @@ static void test_webhook_delivered(void **state)
 	const char *prompt = "Deploy \"staging\"\nthen report \xe2\x9c\x93";
 	json_t *run;
 	json_t *g = run_with_url(c, "hooked", url, prompt, &run, w);
-	if (!jstr(g, "last_status") || strcmp(jstr(g, "last_status"), "delivered"))
+	if (!th_jstr(g, "last_status") || strcmp(th_jstr(g, "last_status"), "delivered"))
 		fail_msg("expected delivered: %s", json_dumps(g, JSON_COMPACT));
-	assert_true(jnull(g, "last_error"));
-	assert_int_equal(jint(g, "run_count"), 1);
-	sleep_ms(300); /* no second delivery follows */
+	assert_true(th_jnull(g, "last_error"));
+	assert_int_equal(th_jint(g, "run_count"), 1);
+	th_sleep_ms(300); /* no second delivery follows */
 	assert_int_equal(hook_count(&h), 1);
 	pthread_mutex_lock(&h.mu);
 	assert_string_equal(h.method, "POST");
@@ -1440,26 +1342,26 @@ static void test_webhook_delivered(void **state)
 	if (!json_is_object(b))
 		fail_msg("webhook body is not a JSON object: %s", h.body ? h.body : "(none)");
 	pthread_mutex_unlock(&h.mu);
-	assert_string_equal(jstr(b, "prompt"), prompt);
-	assert_string_equal(jstr(b, "schedule_id"), jstr(g, "id"));
-	assert_string_equal(jstr(b, "schedule_name"), "hooked");
-	assert_string_equal(jstr(b, "workspace_id"), w);
-	assert_string_equal(jstr(b, "run_id"), jstr(run, "id"));
-	assert_string_equal(jstr(b, "message_id"), jstr(run, "message_id"));
-	assert_int_equal(jtime(b, "slot_at"), jtime(run, "slot_at"));
-	assert_int_equal(jtime(b, "fired_at"), jtime(run, "fired_at"));
+	assert_string_equal(th_jstr(b, "prompt"), prompt);
+	assert_string_equal(th_jstr(b, "schedule_id"), th_jstr(g, "id"));
+	assert_string_equal(th_jstr(b, "schedule_name"), "hooked");
+	assert_string_equal(th_jstr(b, "workspace_id"), w);
+	assert_string_equal(th_jstr(b, "run_id"), th_jstr(run, "id"));
+	assert_string_equal(th_jstr(b, "message_id"), th_jstr(run, "message_id"));
+	assert_int_equal(th_jtime(b, "slot_at"), th_jtime(run, "slot_at"));
+	assert_int_equal(th_jtime(b, "fired_at"), th_jtime(run, "fired_at"));
 	json_decref(b);
 	/* the run in the history shows the outcome; the inbox message is there as well */
-	sched_path(path, sizeof path, w, jstr(g, "id"), "/history");
-	json_t *hist = get_ok(c, path);
+	sched_path(path, sizeof path, w, th_jstr(g, "id"), "/history");
+	json_t *hist = th_get_ok(c, path);
 	assert_int_equal(json_array_size(hist), 1);
-	assert_string_equal(jstr(json_array_get(hist, 0), "id"), jstr(run, "id"));
-	assert_string_equal(jstr(json_array_get(hist, 0), "status"), "delivered");
+	assert_string_equal(th_jstr(json_array_get(hist, 0), "id"), th_jstr(run, "id"));
+	assert_string_equal(th_jstr(json_array_get(hist, 0), "status"), "delivered");
 	json_decref(hist);
-	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, jstr(run, "message_id"));
-	json_t *m = get_ok(c, path);
-	assert_string_equal(jstr(m, "body"), prompt);
-	assert_string_equal(jstr(m, "source"), "schedule");
+	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, th_jstr(run, "message_id"));
+	json_t *m = th_get_ok(c, path);
+	assert_string_equal(th_jstr(m, "body"), prompt);
+	assert_string_equal(th_jstr(m, "source"), "schedule");
 	json_decref(m);
 	json_decref(run);
 	json_decref(g);
@@ -1473,17 +1375,17 @@ static void expect_webhook_error(th_client *c, const char *tag, const char *url)
 	char w[37];
 	json_t *run;
 	json_t *g = run_with_url(c, tag, url, "will not arrive", &run, w);
-	if (!jstr(g, "last_status") || strcmp(jstr(g, "last_status"), "error"))
+	if (!th_jstr(g, "last_status") || strcmp(th_jstr(g, "last_status"), "error"))
 		fail_msg("%s: expected last_status error: %s", tag, json_dumps(g, JSON_COMPACT));
-	const char *e = jstr(g, "last_error");
+	const char *e = th_jstr(g, "last_error");
 	if (!e || !*e)
 		fail_msg("%s: last_error is empty: %s", tag, json_dumps(g, JSON_COMPACT));
-	assert_int_equal(jint(g, "run_count"), 1);
+	assert_int_equal(th_jint(g, "run_count"), 1);
 	/* the message was enqueued anyway: nothing lost */
 	char path[512];
-	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, jstr(run, "message_id"));
-	json_t *m = get_ok(c, path);
-	assert_string_equal(jstr(m, "body"), "will not arrive");
+	snprintf(path, sizeof path, "/workspaces/%s/inbox/%s", w, th_jstr(run, "message_id"));
+	json_t *m = th_get_ok(c, path);
+	assert_string_equal(th_jstr(m, "body"), "will not arrive");
 	json_decref(m);
 	json_decref(run);
 	json_decref(g);
@@ -1537,18 +1439,18 @@ static void test_slow_webhook_does_not_block_others(void **state)
 	mk_ws_url(c, "fast-hook", url, ws_fast);
 	json_t *s1 = mk_sched_c(c, ws_slow, "slow", "0 0 29 2 *", NULL, "slow", 1);
 	json_t *s2 = mk_sched_c(c, ws_fast, "fast", "0 0 29 2 *", NULL, "fast", 1);
-	json_t *r1 = run_ok(c, ws_slow, jstr(s1, "id"), NULL);
+	json_t *r1 = run_ok(c, ws_slow, th_jstr(s1, "id"), NULL);
 	for (int waited = 0; hook_count(&slow) == 0 && waited < 5000; waited += 10)
-		sleep_ms(10); /* the slow POST is in flight */
+		th_sleep_ms(10); /* the slow POST is in flight */
 	assert_int_equal(hook_count(&slow), 1);
-	json_t *r2 = run_ok(c, ws_fast, jstr(s2, "id"), NULL);
-	json_t *g2 = await_outcome(c, ws_fast, jstr(s2, "id"), 15000);
-	json_t *g1 = get_sched(c, ws_slow, jstr(s1, "id"));
-	assert_string_equal(jstr(g2, "last_status"), "delivered");
-	assert_string_equal(jstr(g1, "last_status"), "fired"); /* still in flight */
+	json_t *r2 = run_ok(c, ws_fast, th_jstr(s2, "id"), NULL);
+	json_t *g2 = await_outcome(c, ws_fast, th_jstr(s2, "id"), 15000);
+	json_t *g1 = get_sched(c, ws_slow, th_jstr(s1, "id"));
+	assert_string_equal(th_jstr(g2, "last_status"), "delivered");
+	assert_string_equal(th_jstr(g1, "last_status"), "fired"); /* still in flight */
 	json_decref(g1);
-	g1 = await_outcome(c, ws_slow, jstr(s1, "id"), 15000);
-	assert_string_equal(jstr(g1, "last_status"), "error"); /* then it times out */
+	g1 = await_outcome(c, ws_slow, th_jstr(s1, "id"), 15000);
+	assert_string_equal(th_jstr(g1, "last_status"), "error"); /* then it times out */
 	json_decref(g1);
 	json_decref(g2);
 	json_decref(r1);
@@ -1575,25 +1477,25 @@ static void test_webhook_in_flight_at_shutdown(void **state)
 	snprintf(url, sizeof url, "http://127.0.0.1:%u/slow", hang.port);
 	mk_ws_url(c, "slow-agent", url, w);
 	json_t *s = mk_sched_c(c, w, "slow", "0 0 29 2 *", NULL, "p", 1);
-	json_t *run = run_ok(c, w, jstr(s, "id"), NULL);
+	json_t *run = run_ok(c, w, th_jstr(s, "id"), NULL);
 	for (int waited = 0; hook_count(&hang) == 0; waited += 10) {
 		if (waited > 5000)
 			fail_msg("the webhook never arrived");
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	th_client_free(c);
-	long long t = now_us();
+	long long t = th_now_us();
 	assert_int_equal(th_server_stop_keep(&hs), 0);
-	long long took = now_us() - t;
+	long long took = th_now_us() - t;
 	fprintf(stderr, "shutdown with a webhook in flight took %lld ms\n", took / 1000);
 	assert_true(took < 5 * SEC_US);
 	th_server_restart(&hs);
 	c = th_client_new(&hs);
-	json_t *g = get_sched(c, w, jstr(s, "id"));
-	const char *st = jstr(g, "last_status");
+	json_t *g = get_sched(c, w, th_jstr(s, "id"));
+	const char *st = th_jstr(g, "last_status");
 	fprintf(stderr, "after restart: last_status %s, last_error %s\n", st ? st : "null",
-		jstr(g, "last_error") ? jstr(g, "last_error") : "null");
-	assert_int_equal(jint(g, "run_count"), 1);
+		th_jstr(g, "last_error") ? th_jstr(g, "last_error") : "null");
+	assert_int_equal(th_jint(g, "run_count"), 1);
 	if (!st || strcmp(st, "error"))
 		fail_msg("a webhook cut short by shutdown left last_status %s (expected error): %s", st ? st : "null",
 			 json_dumps(g, JSON_COMPACT));
