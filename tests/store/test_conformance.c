@@ -12,6 +12,7 @@
 #include "../../src/core/err.h"
 #include "../../src/store/sqlite/migrate.h"
 #include "../../src/store/store.h"
+#include "store_kit.h"
 #include "../pgtmp.h"
 
 #include <setjmp.h>
@@ -28,42 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char url[512];
-static char tmpdir[256];
-static bool is_sqlite;
-static co_store *st;
-
-#define CALL(m, ...) CO_STORE_CALL(st, m, __VA_ARGS__)
-
-static int group_setup(void **state)
-{
-	(void)state;
-	if (!url[0]) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/colony-store-XXXXXX");
-		if (!mkdtemp(tmpdir))
-			return -1;
-		snprintf(url, sizeof url, "%s/store.db", tmpdir);
-		is_sqlite = true;
-	}
-	if (co_store_open(url, NULL, &st)) {
-		fprintf(stderr, "open %s: %s\n", url, co_err_msg());
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	co_store_close(st);
-	if (tmpdir[0]) {
-		char cmd[300];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			return -1;
-	}
-	return 0;
-}
 
 /* A fresh workspace named `name` under parent (NULL: root); returns its id. */
 static co_id mk(const char *name, const co_id *parent)
@@ -670,17 +635,9 @@ static void test_sqlite_reopen_and_migrations(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "--postgres")) {
-		int rc = pgtmp_create(url, sizeof url);
-		if (rc == 1) {
-			fprintf(stderr, "COLONY_TEST_PG is not set: skipping the PostgreSQL run\n");
-			return PGTMP_SKIP;
-		}
-		if (rc)
-			return 1;
-	} else if (argc > 1) {
-		snprintf(url, sizeof url, "%s", argv[1]);
-	}
+	int rc = store_kit_args(argc, argv);
+	if (rc >= 0)
+		return rc;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ws_create_get_unique),
 		cmocka_unit_test(test_ws_patch_cycle_and_removed),
@@ -697,5 +654,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pg_migrations_concurrent_and_newer_refused),
 		cmocka_unit_test(test_pg_serializable_default_still_read_committed),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, store_kit_setup, store_kit_teardown);
 }

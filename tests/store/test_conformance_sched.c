@@ -11,6 +11,7 @@
  */
 #include "../../src/core/err.h"
 #include "../../src/store/store.h"
+#include "store_kit.h"
 #include "../pgtmp.h"
 
 #include <setjmp.h>
@@ -27,45 +28,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static char url[512];
-static char tmpdir[256];
-static bool is_sqlite;
-static co_store *st;
-
-#define CALL(m, ...) CO_STORE_CALL(st, m, __VA_ARGS__)
 
 #define SEC 1000000LL
 #define T0 1893456000000000LL /* 2030-01-01T00:00:00Z, a Tuesday */
-
-static int group_setup(void **state)
-{
-	(void)state;
-	if (!url[0]) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/colony-store-XXXXXX");
-		if (!mkdtemp(tmpdir))
-			return -1;
-		snprintf(url, sizeof url, "%s/store.db", tmpdir);
-		is_sqlite = true;
-	}
-	if (co_store_open(url, NULL, &st)) {
-		fprintf(stderr, "open %s: %s\n", url, co_err_msg());
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	co_store_close(st);
-	if (tmpdir[0]) {
-		char cmd[300];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			return -1;
-	}
-	return 0;
-}
 
 /* Every test moves the clock; none leaves it moved, even when it fails. */
 static int reset_clock(void **state)
@@ -1937,17 +1902,9 @@ static void test_sched_outcome_through_ack(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "--postgres")) {
-		int rc = pgtmp_create(url, sizeof url);
-		if (rc == 1) {
-			fprintf(stderr, "COLONY_TEST_PG is not set: skipping the PostgreSQL run\n");
-			return PGTMP_SKIP;
-		}
-		if (rc)
-			return 1;
-	} else if (argc > 1) {
-		snprintf(url, sizeof url, "%s", argv[1]);
-	}
+	int rc = store_kit_args(argc, argv);
+	if (rc >= 0)
+		return rc;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_sched_crud, reset_clock),
 		cmocka_unit_test_teardown(test_sched_create_race_one_winner, reset_clock),
@@ -1969,5 +1926,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_sched_outcome_through_ack, reset_clock),
 		cmocka_unit_test_teardown(test_sched_ack_race_reports_once, reset_clock),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, store_kit_setup, store_kit_teardown);
 }

@@ -1,0 +1,29 @@
+/*
+ * store_kit.h — what every store conformance program shares: the store under test, opened
+ * once per group on a fresh SQLite file (or the backend named on the command line), and
+ * the argument handling of `test_store* [--postgres | URL]`.
+ */
+#ifndef COLONY_TEST_STORE_KIT_H
+#define COLONY_TEST_STORE_KIT_H
+
+#include "../../src/store/store.h"
+
+#include <stdbool.h>
+
+extern char url[512];  /* the store's URL or SQLite path */
+extern bool is_sqlite; /* the default run on a fresh SQLite file */
+extern co_store *st;   /* the store under test, open between setup and teardown */
+
+#define CALL(m, ...) CO_STORE_CALL(st, m, __VA_ARGS__)
+
+/* Reads the arguments: --postgres makes a fresh database on the test server named by
+ * COLONY_TEST_PG; any other argument is a store URL. Returns -1 to go on, else the exit
+ * status (PGTMP_SKIP when COLONY_TEST_PG is unset, 1 on failure). */
+int store_kit_args(int argc, char **argv);
+
+/* cmocka group setup and teardown: open the store (a fresh SQLite file in a temporary
+ * directory unless an argument named one); close it and remove the directory. */
+int store_kit_setup(void **state);
+int store_kit_teardown(void **state);
+
+#endif
