@@ -3,15 +3,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_msg[CO_ERR_MSG_MAX];
 
+/* Formats into a local buffer first: an argument may be co_err_msg() itself (re-coding
+ * an error with its message), and vsnprintf's source and destination must not overlap. */
 int co_err_set(int code, const char *fmt, ...)
 {
+	char msg[CO_ERR_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	memcpy(last_msg, msg, sizeof msg);
 	return code;
 }
 
