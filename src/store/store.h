@@ -24,12 +24,13 @@
 
 #include "../core/inbox.h"
 #include "../core/memory.h"
+#include "../core/org.h"
 #include "../core/schedule.h"
 #include "../core/workspace.h"
 
 #include <stdbool.h>
 
-#define CO_STORE_OPS_VERSION 2
+#define CO_STORE_OPS_VERSION 3
 
 typedef enum {
 	CO_CONFLICT_NONE = 0,
@@ -196,6 +197,30 @@ typedef struct {
 	 * CO_ECONFLICT/STATE; fenced by a stale attempt: CO_ECONFLICT/STALE. */
 	int (*inbox_ack)(co_store *s, const co_id *ws, const co_id *mid, const co_inbox_ack *a,
 			 co_inbox_msg *out, co_conflict *conflict);
+
+	/* ---- org import (SPEC §4; core/org.h) --------------------------------------------- */
+
+	/* Applies a validated plan in ONE transaction, all of it or nothing:
+	 *  - walking plan->nodes in order, each node's workspace is (parent, name): the parent
+	 *    is plan->parent_id (or none) for top-level nodes, else the parent node's result.
+	 *    A live workspace there is reused (its id kept, its fields left alone); otherwise
+	 *    (none, or only removed ones) a new one is made from node.ws. New rows are
+	 *    inserted so that the partial unique index decides (INSERT … ON CONFLICT DO
+	 *    NOTHING, then the holder is read), never by a look-then-insert;
+	 *  - each template schedule is inserted (source template, next_run_at as planned) if
+	 *    the workspace has no schedule of that name, else co_org_sched_merge() decides,
+	 *    under the row's lock; nothing is ever deleted;
+	 *  - each memory is created (version 1) only where the key is absent or expired;
+	 *  - out (reset with co_org_result_reset at each attempt) gets every node's id and
+	 *    created flag, and the counts.
+	 * Times: new rows' created_at/updated_at and the `now` of co_org_sched_merge are the
+	 * store's clock when the attempt starts; new schedules take plan's next_run_at.
+	 * Concurrent imports of one template make one tree and all answer the same ids.
+	 * plan->has_parent and that workspace absent or removed: CO_ENOTFOUND. A template
+	 * schedule that no longer fires from now: CO_EINVAL. Storage: CO_EUNAVAIL.
+	 * dry_run: everything is done and then rolled back; out says what would have
+	 * happened (ids of would-be-created nodes are meaningless). */
+	int (*org_import)(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);
 
 	/* Optional (NULL if the backend has none): queues t to run on the writer thread so
 	 * that whole requests share one commit without a thread of their own waiting for it.

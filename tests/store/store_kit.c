@@ -3,6 +3,11 @@
 #include "../../src/core/err.h"
 #include "../pgtmp.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +61,49 @@ int store_kit_teardown(void **state)
 			return -1;
 	}
 	return 0;
+}
+
+int kit_reset_clock(void **state)
+{
+	(void)state;
+	co_clock_set_override(0);
+	return 0;
+}
+
+co_id kit_mk_root(const char *name)
+{
+	co_workspace in = {0}, out = {0};
+	in.name = (char *)name;
+	co_conflict c = {0};
+	int rc = CALL(ws_create, &in, &out, &c);
+	if (rc)
+		fail_msg("create %s: %d %s", name, rc, co_err_msg());
+	co_id id = out.id;
+	co_workspace_clear(&out);
+	co_conflict_clear(&c);
+	return id;
+}
+
+void kit_rm_ws(const co_id *ws)
+{
+	co_ws_delete_opts o = {.confirm = true};
+	co_id_list ids = {0};
+	co_conflict c = {0};
+	assert_int_equal(CALL(ws_delete, ws, &o, &ids, &c), CO_OK);
+	co_id_list_clear(&ids);
+	co_conflict_clear(&c);
+}
+
+co_id kit_absent_id(void)
+{
+	co_id id;
+	assert_int_equal(co_id_new(&id), CO_OK);
+	return id;
+}
+
+void kit_get_sched(const co_id *ws, const co_id *sid, co_schedule *out)
+{
+	int rc = CALL(sched_get, ws, sid, out);
+	if (rc)
+		fail_msg("get schedule %s: %d %s", sid->s, rc, co_err_msg());
 }

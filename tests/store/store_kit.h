@@ -26,4 +26,17 @@ int store_kit_args(int argc, char **argv);
 int store_kit_setup(void **state);
 int store_kit_teardown(void **state);
 
+/* ---- helpers the conformance programs share (they fail the current test on error) ---- */
+
+/* cmocka teardown: clears any clock override (co_clock_set_override) a test left. */
+int kit_reset_clock(void **state);
+/* A fresh root workspace named `name`; returns its id. */
+co_id kit_mk_root(const char *name);
+/* Removes workspace ws and its subtree (confirm). */
+void kit_rm_ws(const co_id *ws);
+/* A well-formed id that names nothing. */
+co_id kit_absent_id(void);
+/* The schedule sid of workspace ws, which must exist. */
+void kit_get_sched(const co_id *ws, const co_id *sid, co_schedule *out);
+
 #endif

@@ -32,46 +32,6 @@
 #define SEC 1000000LL
 #define T0 1893456000000000LL /* 2030-01-01T00:00:00Z, a Tuesday */
 
-/* Every test moves the clock; none leaves it moved, even when it fails. */
-static int reset_clock(void **state)
-{
-	(void)state;
-	co_clock_set_override(0);
-	return 0;
-}
-
-/* A fresh root workspace named `name`; returns its id. */
-static co_id mk(const char *name)
-{
-	co_workspace in = {0}, out = {0};
-	in.name = (char *)name;
-	co_conflict c = {0};
-	int rc = CALL(ws_create, &in, &out, &c);
-	if (rc)
-		fail_msg("create %s: %d %s", name, rc, co_err_msg());
-	co_id id = out.id;
-	co_workspace_clear(&out);
-	co_conflict_clear(&c);
-	return id;
-}
-
-static void rm_ws(const co_id *ws)
-{
-	co_ws_delete_opts o = {.confirm = true};
-	co_id_list ids = {0};
-	co_conflict c = {0};
-	assert_int_equal(CALL(ws_delete, ws, &o, &ids, &c), CO_OK);
-	co_id_list_clear(&ids);
-	co_conflict_clear(&c);
-}
-
-static co_id absent_id(void)
-{
-	co_id id;
-	assert_int_equal(co_id_new(&id), CO_OK);
-	return id;
-}
-
 /* Rows of schedule_runs of schedule sid, read from the database itself (what the API can
  * no longer show once the schedule is gone). */
 static long long runs_in_db(const co_id *sid)
@@ -131,13 +91,6 @@ static co_id mk_sched(const co_id *ws, const char *name, const char *cron, const
 	co_schedule_clear(&out);
 	co_conflict_clear(&c);
 	return id;
-}
-
-static void get_sched(const co_id *ws, const co_id *sid, co_schedule *out)
-{
-	int rc = CALL(sched_get, ws, sid, out);
-	if (rc)
-		fail_msg("get schedule %s: %d %s", sid->s, rc, co_err_msg());
 }
 
 /* The scheduler's fire of the row it read: its slot, expression and zone, and the slot
@@ -225,7 +178,7 @@ static void test_sched_crud(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("sc-crud"), ws2 = mk("sc-crud-2");
+	co_id ws = kit_mk_root("sc-crud"), ws2 = kit_mk_root("sc-crud-2");
 	co_schedule s = {0};
 	co_conflict c = {0};
 	assert_int_equal(sched_create(&ws, "a", "*/5 * * * *", "hello", true, &s, &c), CO_OK);
@@ -248,7 +201,7 @@ static void test_sched_crud(void **state)
 	assert_int_equal(s.updated_at, T0);
 	co_schedule_clear(&s);
 
-	get_sched(&ws, &a, &s);
+	kit_get_sched(&ws, &a, &s);
 	assert_string_equal(s.id.s, a.s);
 	assert_string_equal(s.name, "a");
 	assert_string_equal(s.prompt, "hello");
@@ -262,7 +215,7 @@ static void test_sched_crud(void **state)
 	assert_int_equal(s.next_run_at, 0);
 	co_id off = s.id;
 	co_schedule_clear(&s);
-	get_sched(&ws2, &off, &s);
+	kit_get_sched(&ws2, &off, &s);
 	assert_false(s.enabled);
 	assert_int_equal(s.next_run_at, 0);
 	co_schedule_clear(&s);
@@ -271,7 +224,7 @@ static void test_sched_crud(void **state)
 	/* not ws2's; not anyone's */
 	assert_int_equal(CALL(sched_get, &ws2, &a, &s), CO_ENOTFOUND);
 	co_schedule_clear(&s);
-	co_id nobody = absent_id();
+	co_id nobody = kit_absent_id();
 	assert_int_equal(CALL(sched_get, &ws, &nobody, &s), CO_ENOTFOUND);
 	co_schedule_clear(&s);
 
@@ -324,7 +277,7 @@ static void test_sched_crud(void **state)
 	assert_string_equal(s.name, "a2");
 	assert_int_equal(s.next_run_at, 1893459600000000LL); /* 01:00 */
 	co_schedule_clear(&s);
-	get_sched(&ws, &a, &s);
+	kit_get_sched(&ws, &a, &s);
 	assert_string_equal(s.cron_expr, "0 * * * *");
 	assert_int_equal(s.next_run_at, 1893459600000000LL);
 	co_schedule_clear(&s);
@@ -336,7 +289,7 @@ static void test_sched_crud(void **state)
 	assert_false(s.enabled);
 	assert_int_equal(s.next_run_at, 0);
 	co_schedule_clear(&s);
-	get_sched(&ws, &a, &s);
+	kit_get_sched(&ws, &a, &s);
 	assert_false(s.enabled);
 	assert_int_equal(s.next_run_at, 0);
 	co_schedule_clear(&s);
@@ -357,7 +310,7 @@ static void test_sched_crud(void **state)
 	assert_string_equal(c.existing_id.s, b.s);
 	co_conflict_clear(&c);
 	co_schedule_clear(&s);
-	get_sched(&ws, &a, &s);
+	kit_get_sched(&ws, &a, &s);
 	assert_string_equal(s.name, "a2");
 	co_schedule_clear(&s);
 
@@ -390,9 +343,9 @@ static void test_sched_crud(void **state)
 	co_conflict_clear(&c);
 
 	/* a removed workspace: create and patch are REMOVED conflicts */
-	co_id ws3 = mk("sc-crud-3");
+	co_id ws3 = kit_mk_root("sc-crud-3");
 	co_id d = mk_sched(&ws3, "d", "*/5 * * * *", "p");
-	rm_ws(&ws3);
+	kit_rm_ws(&ws3);
 	assert_int_equal(sched_create(&ws3, "e", "*/5 * * * *", "p", true, &s, &c), CO_ECONFLICT);
 	assert_int_equal(c.kind, CO_CONFLICT_REMOVED);
 	co_conflict_clear(&c);
@@ -470,7 +423,7 @@ static void test_sched_create_race_one_winner(void **state)
 	(void)state;
 	co_clock_set_override(T0);
 	static struct sched_create_race r;
-	r.ws = mk("sc-race");
+	r.ws = kit_mk_root("sc-race");
 	run_threads(N_RACE, sched_create_thread, &r, &r.go);
 	int ok = 0, exists = 0, w = -1;
 	for (int i = 0; i < N_RACE; i++) {
@@ -501,7 +454,7 @@ static void test_sched_due(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("due");
+	co_id ws = kit_mk_root("due");
 	co_id s5 = mk_sched(&ws, "five", "*/5 * * * *", "p");  /* 00:05 */
 	co_id s10 = mk_sched(&ws, "ten", "*/10 * * * *", "p"); /* 00:10 */
 	/* disabled, but with a slot written: never due */
@@ -519,7 +472,7 @@ static void test_sched_due(void **state)
 	co_id off = out.id;
 	co_schedule_clear(&out);
 	/* one of a workspace that then goes */
-	co_id gone = mk("due-gone");
+	co_id gone = kit_mk_root("due-gone");
 	co_id sg = mk_sched(&gone, "g", "*/5 * * * *", "p");
 	/* disabled by PATCH */
 	co_id sp = mk_sched(&ws, "patched-off", "*/5 * * * *", "p");
@@ -529,7 +482,7 @@ static void test_sched_due(void **state)
 	co_schedule_clear(&out);
 
 	assert_true(due_has(T0 + 300 * SEC, &sg));
-	rm_ws(&gone);
+	kit_rm_ws(&gone);
 
 	assert_false(due_has(T0 + 300 * SEC - 1, &s5));
 	assert_true(due_has(T0 + 300 * SEC, &s5));
@@ -564,10 +517,10 @@ static void test_sched_fire_cron(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("fire"), other = mk("fire-other");
+	co_id ws = kit_mk_root("fire"), other = kit_mk_root("fire-other");
 	co_id sid = mk_sched(&ws, "report", "*/5 * * * *", "run the report");
 	co_schedule row = {0};
-	get_sched(&ws, &sid, &row);
+	kit_get_sched(&ws, &sid, &row);
 	assert_int_equal(row.next_run_at, 1893456300000000LL);
 
 	co_usec_t now1 = T0 + 302 * SEC;
@@ -590,7 +543,7 @@ static void test_sched_fire_cron(void **state)
 	co_sched_fired_clear(&fired);
 
 	co_schedule s = {0};
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 1);
 	assert_string_equal(s.last_status, "fired");
 	assert_null(s.last_error);
@@ -607,7 +560,7 @@ static void test_sched_fire_cron(void **state)
 	assert_int_equal(c.kind, CO_CONFLICT_STATE);
 	co_conflict_clear(&c);
 	co_sched_fired_clear(&fired);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 1);
 	assert_int_equal(s.last_run_at, now1);
 	assert_int_equal(s.next_run_at, 1893456600000000LL);
@@ -635,7 +588,7 @@ static void test_sched_fire_cron(void **state)
 	co_inbox_list_clear(&l);
 
 	/* the next slot */
-	get_sched(&ws, &sid, &row);
+	kit_get_sched(&ws, &sid, &row);
 	co_usec_t now2 = T0 + 601 * SEC;
 	co_clock_set_override(now2);
 	assert_int_equal(fire_cron(&row, now2, &fired, &c), CO_OK);
@@ -644,7 +597,7 @@ static void test_sched_fire_cron(void **state)
 	run2.status = NULL;
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 2);
 	assert_int_equal(s.next_run_at, 1893456900000000LL); /* 00:15 */
 	assert_string_equal(s.last_run_id.s, run2.id.s);
@@ -703,7 +656,7 @@ static void test_sched_fire_cron(void **state)
 	co_sched_run run3 = fired.run;
 	run3.status = NULL;
 	co_sched_fired_clear(&fired);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 3);
 	assert_int_equal(s.next_run_at, 1893456900000000LL);
 	assert_int_equal(s.last_run_at, now3);
@@ -720,7 +673,7 @@ static void test_sched_fire_cron(void **state)
 	assert_int_equal(fire_manual(&ws, &sid, now4, &fired, &c), CO_OK);
 	assert_true(fired.run.manual);
 	co_sched_fired_clear(&fired);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_false(s.enabled);
 	assert_int_equal(s.next_run_at, 0);
 	assert_int_equal(s.run_count, 4);
@@ -737,11 +690,11 @@ static void test_sched_fire_cron(void **state)
 	assert_int_equal(fire_manual(&other, &sid, now4, &fired, &c), CO_ENOTFOUND);
 	co_sched_fired_clear(&fired);
 	co_conflict_clear(&c);
-	co_id nobody = absent_id();
+	co_id nobody = kit_absent_id();
 	assert_int_equal(fire_manual(&ws, &nobody, now4, &fired, &c), CO_ENOTFOUND);
 	co_sched_fired_clear(&fired);
 	co_conflict_clear(&c);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 4);
 	co_schedule_clear(&s);
 	assert_int_equal(inbox_n(&ws), 4);
@@ -760,11 +713,11 @@ static void test_sched_fire_removed_workspace(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("fire-removed");
+	co_id ws = kit_mk_root("fire-removed");
 	co_id sid = mk_sched(&ws, "r", "*/5 * * * *", "p");
 	co_schedule row = {0};
-	get_sched(&ws, &sid, &row);
-	rm_ws(&ws);
+	kit_get_sched(&ws, &sid, &row);
+	kit_rm_ws(&ws);
 	co_sched_fired fired = {0};
 	co_conflict c = {0};
 	/* cron: the compare-and-set requires a live workspace */
@@ -779,7 +732,7 @@ static void test_sched_fire_removed_workspace(void **state)
 	co_conflict_clear(&c);
 	co_sched_fired_clear(&fired);
 	co_schedule s = {0};
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 0);
 	assert_null(s.last_status);
 	co_schedule_clear(&s);
@@ -820,9 +773,9 @@ static void test_sched_fire_race_one_winner(void **state)
 	(void)state;
 	co_clock_set_override(T0);
 	static struct fire_race r;
-	co_id ws = mk("fire-race");
+	co_id ws = kit_mk_root("fire-race");
 	co_id sid = mk_sched(&ws, "race", "*/5 * * * *", "go");
-	get_sched(&ws, &sid, &r.row);
+	kit_get_sched(&ws, &sid, &r.row);
 	assert_int_equal(co_sched_next(&r.row, r.row.next_run_at, &r.next), CO_OK);
 	run_threads(N_RACE, fire_thread, &r, &r.go);
 	co_schedule_clear(&r.row);
@@ -838,7 +791,7 @@ static void test_sched_fire_race_one_winner(void **state)
 	assert_int_equal(ok, 1);
 	assert_int_equal(state_conflicts, N_RACE - 1);
 	co_schedule s = {0};
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_int_equal(s.run_count, 1);
 	assert_int_equal(s.next_run_at, 1893456600000000LL);
 	co_schedule_clear(&s);
@@ -899,14 +852,14 @@ static void test_sched_patch_fire_race_loses_nothing(void **state)
 	(void)state;
 	co_clock_set_override(T0);
 	static struct patch_fire_race r;
-	r.ws = mk("patch-fire-race");
+	r.ws = kit_mk_root("patch-fire-race");
 	r.sid = mk_sched(&r.ws, "pf", "*/5 * * * *", "prompt-start");
 	run_threads(N_RACE, patch_fire_thread, &r, &r.go);
 	assert_int_equal(atomic_load(&r.errors), 0);
 	assert_int_equal(atomic_load(&r.fired), N_RACE / 2 * PF_ROUNDS);
 	assert_int_equal(atomic_load(&r.patched), N_RACE / 2 * PF_ROUNDS);
 	co_schedule s = {0};
-	get_sched(&r.ws, &r.sid, &s);
+	kit_get_sched(&r.ws, &r.sid, &s);
 	assert_int_equal(s.run_count, N_RACE / 2 * PF_ROUNDS);
 	/* one of the PATCHes' prompts ("prompt-<even thread>-<round>"), not the original */
 	int th = -1, k = -1;
@@ -924,14 +877,14 @@ static void test_sched_fire_after_patch(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("fire-patch");
+	co_id ws = kit_mk_root("fire-patch");
 	co_sched_fired fired = {0};
 	co_conflict c = {0};
 	co_schedule s = {0}, row = {0};
 
 	/* a new expression: the fire of the old slot is refused */
 	co_id a = mk_sched(&ws, "cron-changed", "*/5 * * * *", "p");
-	get_sched(&ws, &a, &row);
+	kit_get_sched(&ws, &a, &row);
 	co_clock_set_override(T0 + 10 * SEC);
 	co_sched_patch p = {.fields = CO_SCHF_CRON};
 	p.v.cron_expr = "*/10 * * * *";
@@ -943,7 +896,7 @@ static void test_sched_fire_after_patch(void **state)
 	co_conflict_clear(&c);
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &a, &s);
+	kit_get_sched(&ws, &a, &s);
 	assert_int_equal(s.run_count, 0);
 	assert_int_equal(s.next_run_at, 1893456600000000LL);
 	assert_string_equal(s.cron_expr, "*/10 * * * *");
@@ -953,7 +906,7 @@ static void test_sched_fire_after_patch(void **state)
 	/* an expression that keeps the slot (every 5 minutes, written another way): the
 	 * compare-and-set still sees that the expression changed */
 	co_id a2 = mk_sched(&ws, "cron-respelled", "*/5 * * * *", "p");
-	get_sched(&ws, &a2, &row);
+	kit_get_sched(&ws, &a2, &row);
 	p.v.cron_expr = "0-59/5 * * * *";
 	assert_int_equal(CALL(sched_patch, &ws, &a2, &p, &s, &c), CO_OK);
 	assert_int_equal(s.next_run_at, row.next_run_at);
@@ -966,7 +919,7 @@ static void test_sched_fire_after_patch(void **state)
 
 	/* a new zone that keeps the slot (London is on UTC in January): refused too */
 	co_id a3 = mk_sched(&ws, "tz-changed", "*/5 * * * *", "p");
-	get_sched(&ws, &a3, &row);
+	kit_get_sched(&ws, &a3, &row);
 	p = (co_sched_patch){.fields = CO_SCHF_TZ};
 	p.v.timezone = "Europe/London";
 	assert_int_equal(CALL(sched_patch, &ws, &a3, &p, &s, &c), CO_OK);
@@ -978,13 +931,13 @@ static void test_sched_fire_after_patch(void **state)
 	co_conflict_clear(&c);
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &a3, &s);
+	kit_get_sched(&ws, &a3, &s);
 	assert_int_equal(s.run_count, 0);
 	co_schedule_clear(&s);
 
 	/* disabled after the read: refused */
 	co_id b = mk_sched(&ws, "disabled", "*/5 * * * *", "p");
-	get_sched(&ws, &b, &row);
+	kit_get_sched(&ws, &b, &row);
 	p = (co_sched_patch){.fields = CO_SCHF_ENABLED};
 	p.v.enabled = false;
 	assert_int_equal(CALL(sched_patch, &ws, &b, &p, &s, &c), CO_OK);
@@ -994,7 +947,7 @@ static void test_sched_fire_after_patch(void **state)
 	co_conflict_clear(&c);
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &b, &s);
+	kit_get_sched(&ws, &b, &s);
 	assert_int_equal(s.run_count, 0);
 	assert_false(s.enabled);
 	assert_int_equal(s.next_run_at, 0);
@@ -1003,7 +956,7 @@ static void test_sched_fire_after_patch(void **state)
 	/* a new prompt after the read: the fire goes ahead, carries the new prompt, and
 	 * leaves it in place */
 	co_id d = mk_sched(&ws, "prompt-changed", "*/5 * * * *", "old prompt");
-	get_sched(&ws, &d, &row);
+	kit_get_sched(&ws, &d, &row);
 	p = (co_sched_patch){.fields = CO_SCHF_PROMPT};
 	p.v.prompt = "new prompt";
 	assert_int_equal(CALL(sched_patch, &ws, &d, &p, &s, &c), CO_OK);
@@ -1014,7 +967,7 @@ static void test_sched_fire_after_patch(void **state)
 	co_id mid = fired.run.message_id;
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &d, &s);
+	kit_get_sched(&ws, &d, &s);
 	assert_string_equal(s.prompt, "new prompt");
 	assert_int_equal(s.run_count, 1);
 	assert_int_equal(s.next_run_at, 1893456600000000LL);
@@ -1027,7 +980,7 @@ static void test_sched_fire_after_patch(void **state)
 
 	/* a rename after the read: the fire goes ahead and the name stays */
 	co_id e = mk_sched(&ws, "renamed", "*/5 * * * *", "p");
-	get_sched(&ws, &e, &row);
+	kit_get_sched(&ws, &e, &row);
 	p = (co_sched_patch){.fields = CO_SCHF_NAME};
 	p.v.name = "renamed-2";
 	assert_int_equal(CALL(sched_patch, &ws, &e, &p, &s, &c), CO_OK);
@@ -1036,14 +989,14 @@ static void test_sched_fire_after_patch(void **state)
 	assert_string_equal(fired.schedule_name, "renamed-2");
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &e, &s);
+	kit_get_sched(&ws, &e, &s);
 	assert_string_equal(s.name, "renamed-2");
 	assert_int_equal(s.run_count, 1);
 	co_schedule_clear(&s);
 
 	/* a fire with no next slot stores none: never due again */
 	co_id g = mk_sched(&ws, "last-slot", "*/5 * * * *", "p");
-	get_sched(&ws, &g, &row);
+	kit_get_sched(&ws, &g, &row);
 	co_sched_fire f = {.schedule_id = g,
 			   .slot = row.next_run_at,
 			   .cron_expr = row.cron_expr,
@@ -1053,7 +1006,7 @@ static void test_sched_fire_after_patch(void **state)
 	assert_int_equal(CALL(sched_fire, &f, &fired, &c), CO_OK);
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &g, &s);
+	kit_get_sched(&ws, &g, &s);
 	assert_int_equal(s.next_run_at, 0);
 	assert_int_equal(s.run_count, 1);
 	assert_true(s.enabled);
@@ -1070,7 +1023,7 @@ static void test_sched_regressions_from_review(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("regressions");
+	co_id ws = kit_mk_root("regressions");
 	co_id sid = mk_sched(&ws, "every5", "*/5 * * * *", "p");
 	co_usec_t slot = T0 + 300 * SEC;
 
@@ -1088,7 +1041,7 @@ static void test_sched_regressions_from_review(void **state)
 	assert_int_equal(out.next_run_at, slot); /* the due slot is kept */
 	co_sched_patch_clear(&p);
 	co_schedule row = {0};
-	get_sched(&ws, &sid, &row);
+	kit_get_sched(&ws, &sid, &row);
 	co_sched_fired fired = {0};
 	assert_int_equal(fire_cron(&row, slot + SEC, &fired, &c), CO_OK);
 	co_sched_fired_clear(&fired);
@@ -1110,13 +1063,13 @@ static void test_sched_regressions_from_review(void **state)
 	assert_int_equal(out.next_run_at, slot); /* back on the slot that fired */
 	co_sched_patch_clear(&p);
 	co_schedule_clear(&out);
-	get_sched(&ws, &sid, &row);
+	kit_get_sched(&ws, &sid, &row);
 	co_conflict_clear(&c);
 	assert_int_equal(fire_cron(&row, slot + 2 * SEC, &fired, &c), CO_ECONFLICT);
 	assert_int_equal(c.kind, CO_CONFLICT_STATE);
 	co_sched_fired_clear(&fired);
 	co_schedule_clear(&row);
-	get_sched(&ws, &sid, &row);
+	kit_get_sched(&ws, &sid, &row);
 	assert_int_equal(row.next_run_at, slot + 300 * SEC); /* moved past it: not wedged */
 	assert_int_equal(row.run_count, 1);                  /* and not fired twice */
 	assert_int_equal(runs_in_db(&sid), 1);
@@ -1126,8 +1079,8 @@ static void test_sched_regressions_from_review(void **state)
 	co_schedule_clear(&row);
 
 	/* 3. DELETE of the workspace disables its schedules in the same transaction */
-	rm_ws(&ws);
-	get_sched(&ws, &sid, &row);
+	kit_rm_ws(&ws);
+	kit_get_sched(&ws, &sid, &row);
 	assert_false(row.enabled);
 	assert_int_equal(row.next_run_at, 0);
 	co_schedule_clear(&row);
@@ -1138,13 +1091,13 @@ static void test_sched_mark(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("mark");
+	co_id ws = kit_mk_root("mark");
 	co_id sid = mk_sched(&ws, "m", "*/5 * * * *", "p");
 	co_schedule s = {0};
 
 	co_sched_run r1 = fire_manual_ok(&ws, &sid, T0 + SEC);
 	assert_int_equal(CALL(sched_mark, &r1.id, "delivered", NULL), CO_OK);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_string_equal(s.last_status, "delivered");
 	assert_null(s.last_error);
 	co_schedule_clear(&s);
@@ -1159,7 +1112,7 @@ static void test_sched_mark(void **state)
 	co_sched_run r2 = fire_manual_ok(&ws, &sid, T0 + 2 * SEC);
 	co_sched_run r3 = fire_manual_ok(&ws, &sid, T0 + 3 * SEC);
 	assert_int_equal(CALL(sched_mark, &r2.id, "error", "connection refused"), CO_OK);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_string_equal(s.last_status, "fired");
 	assert_null(s.last_error);
 	assert_string_equal(s.last_run_id.s, r3.id.s);
@@ -1175,13 +1128,13 @@ static void test_sched_mark(void **state)
 
 	/* the last run's error does */
 	assert_int_equal(CALL(sched_mark, &r3.id, "error", "HTTP 500"), CO_OK);
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_string_equal(s.last_status, "error");
 	assert_string_equal(s.last_error, "HTTP 500");
 	co_schedule_clear(&s);
 
 	/* the inbox ack's outcome came first: a late delivery mark does not replace it */
-	co_id mws = mk("mark-after-ack");
+	co_id mws = kit_mk_root("mark-after-ack");
 	co_id msid = mk_sched(&mws, "m2", "*/5 * * * *", "p");
 	co_sched_run r4 = fire_manual_ok(&mws, &msid, T0 + 4 * SEC);
 	co_inbox_list l = {0};
@@ -1195,7 +1148,7 @@ static void test_sched_mark(void **state)
 	assert_int_equal(CALL(inbox_ack, &mws, &r4.message_id, &a, &m, &c), CO_OK);
 	co_inbox_msg_clear(&m);
 	assert_int_equal(CALL(sched_mark, &r4.id, "delivered", NULL), CO_OK);
-	get_sched(&mws, &msid, &s);
+	kit_get_sched(&mws, &msid, &s);
 	assert_string_equal(s.last_status, "ok");
 	co_schedule_clear(&s);
 	assert_int_equal(CALL(sched_history, &mws, &msid, &pg, &h), CO_OK);
@@ -1274,7 +1227,7 @@ static void test_inbox_enqueue_idempotent(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("inbox-enq"), ws2 = mk("inbox-enq-2");
+	co_id ws = kit_mk_root("inbox-enq"), ws2 = kit_mk_root("inbox-enq-2");
 	co_inbox_msg m = {0};
 	bool created = false;
 	co_conflict c = {0};
@@ -1342,15 +1295,15 @@ static void test_inbox_enqueue_idempotent(void **state)
 	co_inbox_list_clear(&l);
 
 	/* absent and removed workspaces */
-	co_id nobody = absent_id();
+	co_id nobody = kit_absent_id();
 	assert_int_equal(enqueue(&nobody, "1", 0, NULL, 5, &m, &created, &c), CO_ENOTFOUND);
 	co_inbox_msg_clear(&m);
 	co_conflict_clear(&c);
 	f = (co_inbox_filter){.limit = 100};
 	assert_int_equal(CALL(inbox_list, &nobody, &f, &l), CO_ENOTFOUND);
 	co_inbox_list_clear(&l);
-	co_id gone = mk("inbox-enq-gone");
-	rm_ws(&gone);
+	co_id gone = kit_mk_root("inbox-enq-gone");
+	kit_rm_ws(&gone);
 	assert_int_equal(enqueue(&gone, "1", 0, NULL, 5, &m, &created, &c), CO_ECONFLICT);
 	assert_int_equal(c.kind, CO_CONFLICT_REMOVED);
 	co_inbox_msg_clear(&m);
@@ -1390,7 +1343,7 @@ static void test_inbox_idempotent_race(void **state)
 {
 	(void)state;
 	static struct enq_race r;
-	r.ws = mk("inbox-enq-race");
+	r.ws = kit_mk_root("inbox-enq-race");
 	run_threads(N_RACE, enq_thread, &r, &r.go);
 	int created = 0, w = -1;
 	for (int i = 0; i < N_RACE; i++) {
@@ -1411,7 +1364,7 @@ static void test_inbox_claim_order_and_lease(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("inbox-claim");
+	co_id ws = kit_mk_root("inbox-claim");
 	const char *bodies[] = {"1", "2", "3", "4", "5"};
 	const int64_t prios[] = {0, 5, 0, 5, 1};
 	co_id ids[5];
@@ -1464,7 +1417,7 @@ static void test_inbox_dead_letter(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("inbox-dead");
+	co_id ws = kit_mk_root("inbox-dead");
 	co_id once = enq(&ws, "\"once\"", 0, 1);
 	co_id twice = enq(&ws, "\"twice\"", 0, 2);
 	co_inbox_list l = {0};
@@ -1559,7 +1512,7 @@ static void test_inbox_claim_race_each_once(void **state)
 	(void)state;
 	co_clock_set_override(T0);
 	static struct claim_race r;
-	r.ws = mk("inbox-claim-race");
+	r.ws = kit_mk_root("inbox-claim-race");
 	static co_id sent[N_MSGS];
 	for (int i = 0; i < N_MSGS; i++)
 		sent[i] = enq(&r.ws, "\"job\"", i % 3, 5);
@@ -1595,7 +1548,7 @@ static void test_inbox_ack(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("inbox-ack"), ws2 = mk("inbox-ack-2");
+	co_id ws = kit_mk_root("inbox-ack"), ws2 = kit_mk_root("inbox-ack-2");
 	co_id a = enq(&ws, "\"a\"", 0, 5);
 	co_inbox_list l = {0};
 	assert_int_equal(claim(&ws, 1, 60, &l), CO_OK);
@@ -1681,7 +1634,7 @@ static void test_inbox_ack(void **state)
 	co_inbox_msg_clear(&m);
 
 	/* absent, or another workspace's */
-	co_id nobody = absent_id();
+	co_id nobody = kit_absent_id();
 	assert_int_equal(ack(&ws, &nobody, true, NULL, false, 0, &m, &c), CO_ENOTFOUND);
 	co_conflict_clear(&c);
 	co_inbox_msg_clear(&m);
@@ -1720,7 +1673,7 @@ static void expect_outcome(const co_id *ws, const co_id *sid, int64_t empties, c
 			   bool has_error)
 {
 	co_schedule s = {0};
-	get_sched(ws, sid, &s);
+	kit_get_sched(ws, sid, &s);
 	assert_int_equal(s.consecutive_empty_runs, empties);
 	assert_string_equal(s.last_status, status);
 	if (has_error)
@@ -1785,7 +1738,7 @@ static void test_sched_ack_race_reports_once(void **state)
 	(void)state;
 	co_clock_set_override(T0);
 	static struct ack_race r;
-	r.ws = mk("ack-race");
+	r.ws = kit_mk_root("ack-race");
 	co_id sid = mk_sched(&r.ws, "ar", "*/5 * * * *", "p");
 	co_sched_run run = fire_manual_ok(&r.ws, &sid, T0 + SEC);
 	r.mid = run.message_id;
@@ -1808,7 +1761,7 @@ static void test_sched_ack_race_reports_once(void **state)
 			fail_msg("thread %d (the losing outcome): rc %d kind %d", i, r.rc[i], r.kind[i]);
 	}
 	co_schedule s = {0};
-	get_sched(&r.ws, &sid, &s);
+	kit_get_sched(&r.ws, &sid, &s);
 	assert_string_equal(s.last_status, completed ? "empty" : "failed");
 	assert_int_equal(s.consecutive_empty_runs, completed ? 1 : 0);
 	co_schedule_clear(&s);
@@ -1819,7 +1772,7 @@ static void test_sched_dead_letter_reports_failed(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("dead-run");
+	co_id ws = kit_mk_root("dead-run");
 	co_id sid = mk_sched(&ws, "dies", "0 0 1 1 *", "never acked");
 	co_sched_run run = fire_manual_ok(&ws, &sid, T0);
 	co_usec_t now = T0;
@@ -1836,7 +1789,7 @@ static void test_sched_dead_letter_reports_failed(void **state)
 	assert_int_equal(l.n, 0);
 	co_inbox_list_clear(&l);
 	co_schedule row = {0};
-	get_sched(&ws, &sid, &row);
+	kit_get_sched(&ws, &sid, &row);
 	assert_string_equal(row.last_status, "failed");
 	assert_string_equal(row.last_error, "dead-lettered after 5 attempts");
 	co_schedule_clear(&row);
@@ -1853,7 +1806,7 @@ static void test_sched_outcome_through_ack(void **state)
 {
 	(void)state;
 	co_clock_set_override(T0);
-	co_id ws = mk("outcome");
+	co_id ws = kit_mk_root("outcome");
 	co_id sid = mk_sched(&ws, "o", "*/5 * * * *", "summarise");
 
 	co_id r1 = fire_claim_ack(&ws, &sid, T0 + 10 * SEC, true, NULL);
@@ -1889,7 +1842,7 @@ static void test_sched_outcome_through_ack(void **state)
 	expect_outcome(&ws, &sid, 0, "failed", true);
 	expect_run(&ws, &sid, &r5, "failed", T0 + 50 * SEC);
 	co_schedule s = {0};
-	get_sched(&ws, &sid, &s);
+	kit_get_sched(&ws, &sid, &s);
 	assert_non_null(strstr(s.last_error, "boom"));
 	assert_int_equal(s.run_count, 5);
 	assert_string_equal(s.last_run_id.s, r5.s);
@@ -1906,25 +1859,25 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_sched_crud, reset_clock),
-		cmocka_unit_test_teardown(test_sched_create_race_one_winner, reset_clock),
-		cmocka_unit_test_teardown(test_sched_due, reset_clock),
-		cmocka_unit_test_teardown(test_sched_fire_cron, reset_clock),
-		cmocka_unit_test_teardown(test_sched_fire_removed_workspace, reset_clock),
-		cmocka_unit_test_teardown(test_sched_fire_race_one_winner, reset_clock),
-		cmocka_unit_test_teardown(test_sched_patch_fire_race_loses_nothing, reset_clock),
-		cmocka_unit_test_teardown(test_sched_fire_after_patch, reset_clock),
-		cmocka_unit_test_teardown(test_sched_regressions_from_review, reset_clock),
-		cmocka_unit_test_teardown(test_sched_dead_letter_reports_failed, reset_clock),
-		cmocka_unit_test_teardown(test_sched_mark, reset_clock),
-		cmocka_unit_test_teardown(test_inbox_enqueue_idempotent, reset_clock),
-		cmocka_unit_test_teardown(test_inbox_idempotent_race, reset_clock),
-		cmocka_unit_test_teardown(test_inbox_claim_order_and_lease, reset_clock),
-		cmocka_unit_test_teardown(test_inbox_dead_letter, reset_clock),
-		cmocka_unit_test_teardown(test_inbox_claim_race_each_once, reset_clock),
-		cmocka_unit_test_teardown(test_inbox_ack, reset_clock),
-		cmocka_unit_test_teardown(test_sched_outcome_through_ack, reset_clock),
-		cmocka_unit_test_teardown(test_sched_ack_race_reports_once, reset_clock),
+		cmocka_unit_test_teardown(test_sched_crud, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_create_race_one_winner, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_due, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_fire_cron, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_fire_removed_workspace, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_fire_race_one_winner, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_patch_fire_race_loses_nothing, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_fire_after_patch, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_regressions_from_review, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_dead_letter_reports_failed, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_mark, kit_reset_clock),
+		cmocka_unit_test_teardown(test_inbox_enqueue_idempotent, kit_reset_clock),
+		cmocka_unit_test_teardown(test_inbox_idempotent_race, kit_reset_clock),
+		cmocka_unit_test_teardown(test_inbox_claim_order_and_lease, kit_reset_clock),
+		cmocka_unit_test_teardown(test_inbox_dead_letter, kit_reset_clock),
+		cmocka_unit_test_teardown(test_inbox_claim_race_each_once, kit_reset_clock),
+		cmocka_unit_test_teardown(test_inbox_ack, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_outcome_through_ack, kit_reset_clock),
+		cmocka_unit_test_teardown(test_sched_ack_race_reports_once, kit_reset_clock),
 	};
 	return cmocka_run_group_tests(tests, store_kit_setup, store_kit_teardown);
 }

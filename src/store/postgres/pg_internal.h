@@ -69,11 +69,21 @@ int pg_collect(PGresult *r, void **items, size_t *n, size_t size,
 /* Formats v as decimal text into buf (24 bytes) and returns buf. */
 const char *pg_i64(char buf[24], int64_t v);
 
+/* In a transaction: takes the tree's advisory lock (DESIGN NOTE 2 of pg_store.c), shared
+ * by creates and org imports, exclusive by moves and deletes. */
+int pg_tree_lock(pg_conn *c, bool exclusive);
 /* In a transaction: locks workspace ws's row FOR SHARE and checks it is live
  * (CO_ENOTFOUND, or CO_ECONFLICT/REMOVED). A concurrent removal waits for us. */
 int pg_check_ws_writable(pg_conn *c, const co_id *ws, co_conflict *conflict);
 
 /* pg_sched.c */
+/* The columns of a schedule row, in the order pg_sched_read() reads them. */
+#define PG_SCHED_COLS                                                                        \
+	"id, workspace_id, name, cron_expr, timezone, prompt, enabled, source, next_run_at, " \
+	"last_run_at, run_count, last_status, last_error, consecutive_empty_runs, "          \
+	"last_run_id, created_at, updated_at"
+/* Reads row `row` of r (PG_SCHED_COLS first) into the co_schedule *item. */
+int pg_sched_read(PGresult *r, int row, void *item);
 int pg_sched_create(co_store *s, const co_schedule *in, co_schedule *out, co_conflict *conflict);
 int pg_sched_get(co_store *s, const co_id *ws, const co_id *sid, co_schedule *out);
 int pg_sched_list(co_store *s, const co_id *ws, const co_page *p, co_sched_list *out);
@@ -99,5 +109,8 @@ int pg_inbox_claim(co_store *s, const co_id *ws, const co_inbox_claim *c, co_inb
 		   co_conflict *conflict);
 int pg_inbox_ack(co_store *s, const co_id *ws, const co_id *mid, const co_inbox_ack *a,
 		 co_inbox_msg *out, co_conflict *conflict);
+
+/* pg_org.c */
+int pg_org_import(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);
 
 #endif

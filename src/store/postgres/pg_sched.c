@@ -22,10 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHED_COLS                                                                           \
-	"id, workspace_id, name, cron_expr, timezone, prompt, enabled, source, next_run_at, " \
-	"last_run_at, run_count, last_status, last_error, consecutive_empty_runs, "          \
-	"last_run_id, created_at, updated_at"
+#define SCHED_COLS PG_SCHED_COLS
 #define RUN_COLS                                                                             \
 	"id, schedule_id, workspace_id, kind, slot_at, fired_at, message_id, status, error, " \
 	"finished_at"
@@ -112,7 +109,7 @@ static pg_sql Q_REPORT_RUN = {.sql = "UPDATE schedule_runs SET status = $2, erro
 				     "finished_at = $4::bigint WHERE id = $1::uuid",
 			      .nparams = 4};
 
-static int read_sched(PGresult *r, int row, void *item)
+int pg_sched_read(PGresult *r, int row, void *item)
 {
 	co_schedule *s = item;
 	memset(s, 0, sizeof *s);
@@ -164,7 +161,7 @@ static int read_run(PGresult *r, int row, void *item)
 
 static int collect_scheds(PGresult *r, co_sched_list *out)
 {
-	return pg_collect(r, (void **)&out->items, &out->n, sizeof *out->items, read_sched);
+	return pg_collect(r, (void **)&out->items, &out->n, sizeof *out->items, pg_sched_read);
 }
 
 static int not_found(const co_id *ws, const co_id *sid)
@@ -180,7 +177,7 @@ static int select_sched(pg_conn *c, pg_sql *q, const co_id *ws, const co_id *sid
 	int rc = pg_run(c, q, p, &r);
 	if (rc)
 		return rc;
-	rc = PQntuples(r) ? read_sched(r, 0, out) : not_found(ws, sid);
+	rc = PQntuples(r) ? pg_sched_read(r, 0, out) : not_found(ws, sid);
 	PQclear(r);
 	return rc;
 }
@@ -229,7 +226,7 @@ static int tx_create(pg_conn *c, void *arg)
 	if (PQntuples(r) == 0)
 		rc = name_taken(c, &in->workspace_id, in->name, a->conflict);
 	else
-		rc = read_sched(r, 0, a->out);
+		rc = pg_sched_read(r, 0, a->out);
 	PQclear(r);
 	return rc;
 }
@@ -345,7 +342,7 @@ static int tx_patch(pg_conn *c, void *arg)
 		rc = pg_run(c, &Q_UPDATE, p, &r);
 		if (rc == CO_OK) {
 			co_schedule_clear(a->out);
-			rc = PQntuples(r) ? read_sched(r, 0, a->out) : not_found(a->ws, a->sid);
+			rc = PQntuples(r) ? pg_sched_read(r, 0, a->out) : not_found(a->ws, a->sid);
 			PQclear(r);
 		} else if (rc == CO_EEXISTS) {
 			free(a->clash_name);

@@ -521,7 +521,7 @@ static int collect_ws(PGresult *r, co_ws_list *out)
 	return CO_OK;
 }
 
-static int tree_lock(pg_conn *c, bool exclusive)
+int pg_tree_lock(pg_conn *c, bool exclusive)
 {
 	char key[24];
 	snprintf(key, sizeof key, "%lld", (long long)TREE_LOCK);
@@ -592,7 +592,7 @@ struct ws_create_args {
 static int tx_ws_create(pg_conn *c, void *arg)
 {
 	struct ws_create_args *a = arg;
-	int rc = tree_lock(c, false);
+	int rc = pg_tree_lock(c, false);
 	if (rc == CO_OK && a->in->has_parent)
 		rc = check_parent(c, &a->in->parent_id);
 	if (rc)
@@ -667,7 +667,7 @@ static int tx_ws_patch(pg_conn *c, void *arg)
 	struct ws_patch_args *a = arg;
 	const co_ws_patch *p = a->p;
 	bool moving = p->fields & CO_WSF_PARENT;
-	int rc = tree_lock(c, moving);
+	int rc = pg_tree_lock(c, moving);
 	if (rc)
 		return rc;
 	co_workspace w;
@@ -744,7 +744,7 @@ struct ws_delete_args {
 static int tx_ws_delete(pg_conn *c, void *arg)
 {
 	struct ws_delete_args *a = arg;
-	int rc = tree_lock(c, true);
+	int rc = pg_tree_lock(c, true);
 	if (rc)
 		return rc;
 	const char *p[] = {a->id->s, NULL};
@@ -1070,6 +1070,7 @@ static const co_store_ops pg_ops = {
 	.inbox_list = pg_inbox_list,
 	.inbox_claim = pg_inbox_claim,
 	.inbox_ack = pg_inbox_ack,
+	.org_import = pg_org_import,
 	.exec_batched = NULL, /* writes run on the HTTP worker pool */
 };
 

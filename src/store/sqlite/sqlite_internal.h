@@ -59,6 +59,9 @@ void sq_reader_put(sq_store *s, sq_conn *c);
 
 /* The status of workspace id: CO_OK with *status, or CO_ENOTFOUND. */
 int sq_ws_status(sq_conn *c, const char *id, co_ws_status *status);
+/* A parent for a new or moved workspace (or an import's graft) must exist and not be
+ * removed: CO_ENOTFOUND saying which, else CO_OK. */
+int sq_check_parent(sq_conn *c, const co_id *parent);
 /* Writes need a live workspace: CO_ENOTFOUND, or CO_ECONFLICT/REMOVED. */
 int sq_check_ws_writable(sq_conn *c, const co_id *ws, co_conflict *conflict);
 
@@ -74,6 +77,10 @@ int sq_sched_history(co_store *s, const co_id *ws, const co_id *sid, const co_pa
 int sq_sched_due(co_store *s, co_usec_t now, int limit, co_sched_list *out);
 int sq_sched_fire(co_store *s, const co_sched_fire *f, co_sched_fired *out, co_conflict *conflict);
 int sq_sched_mark(co_store *s, const co_id *run_id, const char *status, const char *error);
+
+/* The schedule named `name` of workspace ws, in the caller's transaction: CO_OK with *out
+ * (the caller clears it), CO_ENOTFOUND if ws has none of that name. */
+int sq_sched_select_name(sq_conn *c, const co_id *ws, const char *name, co_schedule *out);
 
 /* Reports a schedule run's outcome (from an inbox ack) on the schedule and the run, in
  * the caller's transaction: one statement each (schedule.h note 4). */
@@ -92,5 +99,8 @@ int sq_inbox_claim(co_store *s, const co_id *ws, const co_inbox_claim *c, co_inb
 		   co_conflict *conflict);
 int sq_inbox_ack(co_store *s, const co_id *ws, const co_id *mid, const co_inbox_ack *a,
 		 co_inbox_msg *out, co_conflict *conflict);
+
+/* sqlite_org.c */
+int sq_org_import(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);
 
 #endif

@@ -38,6 +38,7 @@ static sq_sql Q_INSERT = {.sql = "INSERT INTO schedules (id, workspace_id, name,
 			  "prompt, enabled, source, next_run_at, created_at, updated_at) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)"};
 static sq_sql Q_FIND_NAME = {.sql = "SELECT id FROM schedules WHERE workspace_id = ?1 AND name = ?2"};
+static sq_sql Q_SELECT_NAME = {.sql = "SELECT " SCHED_COLS " FROM schedules WHERE workspace_id = ?1 AND name = ?2"};
 static sq_sql Q_SELECT = {.sql = "SELECT " SCHED_COLS " FROM schedules WHERE id = ?1 AND workspace_id = ?2"};
 static sq_sql Q_LIST = {.sql = "SELECT " SCHED_COLS " FROM schedules WHERE workspace_id = ?1 AND id > ?2 "
 			"ORDER BY id LIMIT ?3"};
@@ -149,6 +150,25 @@ static int select_sched(sq_conn *c, const co_id *ws, const co_id *sid, co_schedu
 		rc = read_sched(st, out);
 	else if (rc == SQLITE_DONE)
 		rc = co_err_set(CO_ENOTFOUND, "schedule %s not found in workspace %s", sid->s, ws->s);
+	else
+		rc = sq_fail(c, rc, "reading a schedule");
+	sq_done(st);
+	return rc;
+}
+
+/* The schedule named `name` of ws, read on c (org import, sqlite_org.c). */
+int sq_sched_select_name(sq_conn *c, const co_id *ws, const char *name, co_schedule *out)
+{
+	sqlite3_stmt *st = sq_prep(c, &Q_SELECT_NAME);
+	if (!st)
+		return CO_EINTERNAL;
+	sq_bind_text(st, 1, ws->s);
+	sq_bind_text(st, 2, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = read_sched(st, out);
+	else if (rc == SQLITE_DONE)
+		rc = co_err_set(CO_ENOTFOUND, "no schedule named '%s' in workspace %s", name, ws->s);
 	else
 		rc = sq_fail(c, rc, "reading a schedule");
 	sq_done(st);

@@ -863,8 +863,7 @@ int sq_ws_status(sq_conn *c, const char *id, co_ws_status *status)
 	return rc;
 }
 
-/* A parent for a new or moved workspace must exist and not be removed. */
-static int check_parent(sq_conn *c, const co_id *parent)
+int sq_check_parent(sq_conn *c, const co_id *parent)
 {
 	co_ws_status status;
 	int rc = sq_ws_status(c, parent->s, &status);
@@ -917,7 +916,7 @@ static int op_ws_create(sq_conn *c, void *arg)
 	struct ws_create_args *a = arg;
 	const co_workspace *in = a->in;
 	int rc;
-	if (in->has_parent && (rc = check_parent(c, &in->parent_id)))
+	if (in->has_parent && (rc = sq_check_parent(c, &in->parent_id)))
 		return rc;
 	co_id id;
 	if ((rc = co_id_new(&id)))
@@ -1015,7 +1014,7 @@ static int op_ws_patch(sq_conn *c, void *arg)
 	/* The patch's fields over the current row (the parent is checked below). */
 	rc = co_ws_apply_patch(&w, p);
 	if (rc == CO_OK && (p->fields & CO_WSF_PARENT)) {
-		if (w.has_parent && (rc = check_parent(c, &w.parent_id)) == CO_OK) {
+		if (w.has_parent && (rc = sq_check_parent(c, &w.parent_id)) == CO_OK) {
 			/* Under the write lock: is this workspace the new parent or above it? */
 			sqlite3_stmt *st = sq_stmt(c, ST_WS_IS_ANCESTOR);
 			if (!st) {
@@ -1457,6 +1456,7 @@ static const co_store_ops sq_ops = {
 	.inbox_list = sq_inbox_list,
 	.inbox_claim = sq_inbox_claim,
 	.inbox_ack = sq_inbox_ack,
+	.org_import = sq_org_import,
 	.exec_batched = sq_exec_batched,
 };
 
