@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  --threads N          HTTP event threads (default: number of cores)\n"
 		"  --workers N          threads running writes (default 64; bounds commit batches)\n"
 		"  --max-body BYTES     request body limit (default 1048576)\n"
+		"  --max-import-body BYTES  body limit of POST /org/import (default 33554432)\n"
 		"  --port-file PATH     write the bound port to PATH once listening (for tests)\n"
 		"  --no-request-log     do not write one JSON line per request to stderr\n"
 		"  --scheduler-interval-ms N  how often due schedules are looked for (default 1000)\n"
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
 	const char *listen = "127.0.0.1:8080", *db = "./colony.db", *port_file = NULL;
 	int64_t threads = 0, workers = 64, max_body = (int64_t)co_limits_current.max_body, pg_pool = 16;
 	int64_t sched_interval = 1000, webhook_timeout = 10000;
+	int64_t max_import_body = (int64_t)co_limits_current.max_import_body;
 	bool request_log = true, scheduler = true;
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'},   {"db", required_argument, 0, 'd'},
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
 		{"no-scheduler", no_argument, 0, 'N'},
 		{"webhook-timeout-ms", required_argument, 0, 'W'},
 		{"test-clock-file", required_argument, 0, 'C'},
+		{"max-import-body", required_argument, 0, 'I'},
 		{"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
 	};
 	int c;
@@ -109,6 +112,10 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			if (int_flag("--max-body", optarg, 1024, 1LL << 30, &max_body))
+				return 2;
+			break;
+		case 'I':
+			if (int_flag("--max-import-body", optarg, 1024, 1LL << 30, &max_import_body))
 				return 2;
 			break;
 		case 'p': port_file = optarg; break;
@@ -138,6 +145,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	co_limits_current.max_body = (size_t)max_body;
+	co_limits_current.max_import_body = (size_t)max_import_body;
 	if (test_clock_path)
 		co_clock_set_source(test_clock);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) { /* before any thread */

@@ -1,7 +1,7 @@
 /*
  * api.h — the route table: every endpoint colonyd serves, one handler each.
  * Handlers live one file per resource (workspaces.c, memory.c, schedules.c, inbox.c,
- * health.c).
+ * org.c, health.c).
  */
 #ifndef COLONY_API_H
 #define COLONY_API_H
@@ -36,5 +36,7 @@ void api_inbox_list(co_http_req *r);
 void api_inbox_get(co_http_req *r);
 void api_inbox_claim(co_http_req *r);
 void api_inbox_ack(co_http_req *r);
+
+void api_org_import(co_http_req *r);
 
 #endif

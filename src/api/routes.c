@@ -1,11 +1,14 @@
 /* routes.c — the route table. Writes are CO_ROUTE_BLOCKING: they wait for a commit.
  * CO_ROUTE_JSON_BODY: the body is parsed before the handler is queued. CO_ROUTE_WORKER:
- * a write with an outside effect after its commit (POST …/run hands a webhook on). */
+ * a write with an outside effect after its commit (POST …/run hands a webhook on), or one
+ * too big for the writer thread to parse (an org template). CO_ROUTE_LARGE_BODY: the body
+ * may be up to --max-import-body. */
 #include "api.h"
 
 #define B CO_ROUTE_BLOCKING
 #define J CO_ROUTE_JSON_BODY
 #define W CO_ROUTE_WORKER
+#define L CO_ROUTE_LARGE_BODY
 
 const co_route co_api_routes[] = {
 	{"GET", "/health", api_health, 0},
@@ -34,6 +37,8 @@ const co_route co_api_routes[] = {
 	{"POST", "/workspaces/:id/inbox/claim", api_inbox_claim, B},
 	{"GET", "/workspaces/:id/inbox/:mid", api_inbox_get, 0},
 	{"POST", "/workspaces/:id/inbox/:mid/ack", api_inbox_ack, B | J},
+
+	{"POST", "/org/import", api_org_import, B | W | L},
 
 	{NULL, NULL, NULL, 0},
 };

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-co_limits co_limits_current = {.max_body = 1 << 20};
+co_limits co_limits_current = {.max_body = 1 << 20, .max_import_body = 32 << 20};
 
 bool co_utf8_valid(const char *s, size_t n)
 {

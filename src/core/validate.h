@@ -5,7 +5,8 @@
  *  1. Each validator returns CO_OK or CO_EINVAL with a message naming the field, so the
  *     HTTP layer can answer 400 with that sentence as it is.
  *  2. Limits are compile-time defaults collected in co_limits; colonyd may change the
- *     body limit at start (--max-body). Nothing changes them after the server starts.
+ *     body limits at start (--max-body, --max-import-body). Nothing changes them after
+ *     the server starts.
  */
 #ifndef COLONY_CORE_VALIDATE_H
 #define COLONY_CORE_VALIDATE_H
@@ -23,7 +24,8 @@
 #define CO_TTL_MAX_SECONDS (100LL * 366 * 86400) /* 100 years: keeps µs math in range */
 
 typedef struct {
-	size_t max_body; /* request body bytes; default 1 MiB */
+	size_t max_body;        /* request body bytes; default 1 MiB */
+	size_t max_import_body; /* an org template's body (POST /org/import); default 32 MiB */
 } co_limits;
 
 extern co_limits co_limits_current;

@@ -9,7 +9,9 @@
  *     ready. So event threads never wait on storage, and the writes of many clients can
  *     be in flight at once and share a commit (store DESIGN NOTE 2). Reads run inline.
  *  2. Bodies. The body limit is enforced from Content-Length before any byte is read
- *     (413 at once), and again while reading a chunked body.
+ *     (413 at once), and again while reading a chunked body. The route is matched as
+ *     soon as the headers are in, so the limit can be the route's: max_body, or
+ *     max_import_body for CO_ROUTE_LARGE_BODY routes.
  *  3. One funnel. Every answer goes through co_reply_json() or co_reply_error(); errors
  *     are SPEC §1 JSON {"error", "code", …extra}. A handler sets exactly one reply.
  *  4. Every request gets a request id (the client's X-Request-Id if it is sane, else a
@@ -43,6 +45,8 @@ enum {
 	 * never inside the executor's shared transaction, so its store calls have committed
 	 * when they return and the outside effect follows a durable write. */
 	CO_ROUTE_WORKER = 1 << 2,
+	/* The body may be up to co_limits.max_import_body (an org template), not max_body. */
+	CO_ROUTE_LARGE_BODY = 1 << 3,
 };
 
 typedef struct {
@@ -86,6 +90,10 @@ const char *co_req_header(co_http_req *r, const char *name);
 /* Parses the body as JSON (depth ≤ 64, no duplicate keys). On failure it has already
  * replied 400/415 and returns NULL. The tree belongs to the request. */
 json_t *co_req_json_or_reply(co_http_req *r);
+/* The same with another nesting limit (an org template nests deeper than other bodies). */
+json_t *co_req_json_depth_or_reply(co_http_req *r, int max_depth);
+/* The raw body (never NULL; "" when none) and its length. It belongs to the request. */
+const char *co_req_body(co_http_req *r, size_t *len);
 
 /* Replies `status` with the JSON in b (taken; b is left empty). */
 void co_reply_json(co_http_req *r, unsigned status, co_buf *b);

@@ -38,7 +38,10 @@ struct co_http_req {
 	struct MHD_Connection *conn;
 	enum req_state state;
 	bool started; /* the access handler has seen this request */
-	const co_route *route;
+	const co_route *route; /* matched when the headers arrive (req_start) */
+	bool route_mismatch;   /* the path exists for other methods (see allow) */
+	bool bad_path;         /* the path has a malformed escape */
+	co_buf allow;          /* with route_mismatch: the methods the path has */
 	const char *method;
 	char *path;    /* the raw (still percent-encoded) path, for routing and the log */
 	char *decoded; /* decoded path segments, NUL-separated; params point into it */
@@ -46,6 +49,7 @@ struct co_http_req {
 	char *body;
 	size_t body_len, body_cap;
 	bool too_large;
+	size_t max_body; /* this route's body limit (note 2) */
 	json_t *json;
 	/* the reply */
 	unsigned status;
@@ -323,6 +327,17 @@ const char *co_req_header(co_http_req *r, const char *name)
 
 json_t *co_req_json_or_reply(co_http_req *r)
 {
+	return co_req_json_depth_or_reply(r, CO_JSON_DEPTH_MAX);
+}
+
+const char *co_req_body(co_http_req *r, size_t *len)
+{
+	*len = r->body_len;
+	return r->body ? r->body : "";
+}
+
+json_t *co_req_json_depth_or_reply(co_http_req *r, int max_depth)
+{
 	if (r->json)
 		return r->json;
 	const char *ct = co_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -335,9 +350,9 @@ json_t *co_req_json_or_reply(co_http_req *r)
 		co_reply_error(r, 400, "invalid_json", NULL, "a JSON body is required");
 		return NULL;
 	}
-	if (!co_json_depth_ok(r->body, r->body_len, CO_JSON_DEPTH_MAX)) {
+	if (!co_json_depth_ok(r->body, r->body_len, max_depth)) {
 		co_reply_error(r, 400, "invalid_json", NULL, "JSON nests deeper than %d levels",
-			       CO_JSON_DEPTH_MAX);
+			       max_depth);
 		return NULL;
 	}
 	json_error_t err;
@@ -527,28 +542,24 @@ static enum MHD_Result dispatch(co_http_req *r)
 {
 	if (r->too_large) {
 		co_reply_error(r, 413, "body_too_large", NULL, "request body exceeds %zu bytes",
-			       co_limits_current.max_body);
+			       r->max_body);
 		return send_reply(r);
 	}
-	bool mismatch, bad_path, bad_query = false;
-	co_buf allow;
-	co_buf_init(&allow);
-	r->route = route_match(r, &mismatch, &bad_path, &allow);
+	bool bad_query = false;
 	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, find_nul, &bad_query);
-	if (bad_path || bad_query) {
+	if (r->bad_path || bad_query) {
 		r->route = NULL;
 		co_reply_error(r, 400, "invalid_path", NULL,
 			       "the %s has a malformed percent-escape or an escaped NUL byte",
-			       bad_path ? "path" : "query string");
-	} else if (!r->route && mismatch) {
+			       r->bad_path ? "path" : "query string");
+	} else if (!r->route && r->route_mismatch) {
 		co_reply_error(r, 405, "method_not_allowed", NULL,
 			       "this method is not allowed here; see the Allow header");
-		if (co_buf_ok(&allow) && allow.data)
-			co_reply_header(r, "Allow", allow.data);
+		if (co_buf_ok(&r->allow) && r->allow.data)
+			co_reply_header(r, "Allow", r->allow.data);
 	} else if (!r->route) {
 		co_reply_error(r, 404, "no_route", NULL, "no such endpoint");
 	}
-	co_buf_free(&allow);
 	if (!r->route)
 		return send_reply(r);
 	/* A bad body is answered here, and a good one is parsed here: on the event thread,
@@ -587,11 +598,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	return r;
 }
 
-/* First access-handler call: headers are known now. */
+/* First access-handler call: headers are known now. The route is matched here, before
+ * any body byte is read, because the body limit depends on it (DESIGN NOTE 2). */
 static void req_start(co_http_req *r, const char *method)
 {
 	r->started = true;
 	r->method = method;
+	co_buf_init(&r->allow);
+	r->route = route_match(r, &r->route_mismatch, &r->bad_path, &r->allow);
+	r->max_body = r->route && (r->route->flags & CO_ROUTE_LARGE_BODY)
+			      ? co_limits_current.max_import_body
+			      : co_limits_current.max_body;
 	const char *rid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
 	if (rid && sane_request_id(rid)) {
 		snprintf(r->request_id, sizeof r->request_id, "%s", rid);
@@ -618,7 +635,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (cl) {
 			char *end;
 			unsigned long long n = strtoull(cl, &end, 10);
-			if (*end == 0 && n > co_limits_current.max_body) {
+			if (*end == 0 && n > r->max_body) {
 				r->too_large = true; /* answered now, before reading any byte */
 				return dispatch(r);
 			}
@@ -636,7 +653,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		*upload_size = 0;
 		if (r->too_large)
 			return MHD_YES;
-		if (r->body_len + n > co_limits_current.max_body) {
+		if (r->body_len + n > r->max_body) {
 			r->too_large = true;
 			free(r->body);
 			r->body = NULL;
@@ -703,6 +720,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r->body);
 	free(r->path);
 	free(r->decoded);
+	co_buf_free(&r->allow);
 	free(r->resp);
 	for (int i = 0; i < r->nhdr; i++) {
 		free(r->hdr_name[i]);

@@ -619,6 +619,159 @@ static void test_schedule_name_race_and_runs_count(void **state)
 	th_client_free(c);
 }
 
+/* ---- org import: N concurrent imports of one template, one tree --------------------- */
+
+/* 4 roots × 4 teams × 5 agents (+ the roots and teams) = 100 nodes, each with a schedule
+ * and an initial memory. The roots' names are this test's own, so the tree can be walked
+ * from them on the shared servers. */
+#define ORG_IMPORTERS 8
+#define ORG_DEPTS 4
+#define ORG_TEAMS 4
+#define ORG_AGENTS 5
+#define ORG_NODES (ORG_DEPTS * (1 + ORG_TEAMS * (1 + ORG_AGENTS)))
+
+struct org_race {
+	char *body;
+	long status[ORG_IMPORTERS];
+	json_t *answer[ORG_IMPORTERS];
+};
+
+static void org_import_one(int i, void *arg)
+{
+	struct org_race *o = arg;
+	th_client *c = th_client_new(srv_for(i));
+	th_resp r = th_req(c, "POST", "/org/import", o->body, NULL);
+	o->status[i] = r.status;
+	o->answer[i] = r.json ? json_incref(r.json) : NULL;
+	th_resp_free(&r);
+	th_client_free(c);
+}
+
+static json_t *org_node(json_t *list, const char *name, int seq)
+{
+	json_t *n = json_pack("{s:s, s:[{s:s, s:s, s:s}], s:[{s:s, s:i}], s:[]}", "name", name, "schedules", "name",
+			      "standup", "cron_expr", "0 9 * * 1-5", "prompt", "status?", "initial_memories", "key",
+			      "charter", "value", seq, "children");
+	json_array_append_new(list, n);
+	return json_object_get(n, "children");
+}
+
+/* Appends every live workspace under parent to out (depth first); counts a second live
+ * child of one name under one parent in *dups. */
+static void org_walk(th_client *c, const char *parent, json_t *out, int *dups)
+{
+	char path[160];
+	snprintf(path, sizeof path, "/workspaces?parent_id=%s&limit=1000", parent);
+	json_t *kids = th_get_ok(c, path);
+	for (size_t i = 0; i < json_array_size(kids); i++) {
+		json_t *w = json_array_get(kids, i);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(json_string_value(json_object_get(w, "name")),
+				    json_string_value(json_object_get(json_array_get(kids, j), "name"))))
+				(*dups)++;
+		json_array_append(out, w);
+		org_walk(c, json_string_value(json_object_get(w, "id")), out, dups);
+	}
+	json_decref(kids);
+}
+
+static void test_org_import_race_one_tree(void **state)
+{
+	(void)state;
+	static struct org_race o;
+	memset(&o, 0, sizeof o);
+	json_t *tops = json_array();
+	int seq = 0;
+	char name[64];
+	for (int d = 0; d < ORG_DEPTS; d++) {
+		snprintf(name, sizeof name, "org-race Dept %d", d);
+		json_t *teams = org_node(tops, name, seq++);
+		for (int t = 0; t < ORG_TEAMS; t++) {
+			snprintf(name, sizeof name, "Team %d.%d", d, t);
+			json_t *agents = org_node(teams, name, seq++);
+			for (int a = 0; a < ORG_AGENTS; a++) {
+				snprintf(name, sizeof name, "Agent %d.%d.%d", d, t, a);
+				org_node(agents, name, seq++);
+			}
+		}
+	}
+	assert_int_equal(seq, ORG_NODES);
+	json_t *body = json_pack("{s:{s:s, s:o}}", "template", "name", "RaceOrg", "workspaces", tops);
+	o.body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+
+	th_race(ORG_IMPORTERS, org_import_one, &o);
+	long long created = 0, scheds = 0, mems = 0;
+	for (int i = 0; i < ORG_IMPORTERS; i++) {
+		json_t *a = o.answer[i];
+		if ((o.status[i] != 200 && o.status[i] != 201) || !a)
+			fail_msg("importer %d got %ld", i, o.status[i]);
+		json_t *ws = json_object_get(a, "workspaces");
+		assert_int_equal(json_array_size(ws), ORG_NODES);
+		long long c = json_integer_value(json_object_get(a, "created"));
+		long long sc = json_integer_value(json_object_get(json_object_get(a, "schedules"), "created"));
+		long long mc = json_integer_value(json_object_get(json_object_get(a, "memories"), "created"));
+		assert_int_equal(c + json_integer_value(json_object_get(a, "reused")), ORG_NODES);
+		assert_int_equal(o.status[i], c + sc + mc > 0 ? 201 : 200);
+		created += c;
+		scheds += sc;
+		mems += mc;
+		for (size_t k = 0; k < ORG_NODES; k++) /* the same ids, in the same order */
+			assert_string_equal(json_string_value(json_object_get(json_array_get(ws, k), "id")),
+					    json_string_value(json_object_get(
+						    json_array_get(json_object_get(o.answer[0], "workspaces"), k), "id")));
+	}
+	assert_int_equal(created, ORG_NODES);
+	assert_int_equal(scheds, ORG_NODES);
+	assert_int_equal(mems, ORG_NODES);
+
+	/* one tree: one live root of each name, 100 live workspaces, exactly the answered ones */
+	th_client *c = th_client_new(srv_for(1));
+	json_t *roots = th_get_ok(c, "/workspaces?parent_id=null&limit=1000");
+	json_t *all = json_array();
+	int dups = 0, mine = 0;
+	for (size_t i = 0; i < json_array_size(roots); i++) {
+		json_t *w = json_array_get(roots, i);
+		if (strncmp(json_string_value(json_object_get(w, "name")), "org-race Dept ", 14))
+			continue;
+		mine++;
+		json_array_append(all, w);
+		org_walk(c, json_string_value(json_object_get(w, "id")), all, &dups);
+	}
+	assert_int_equal(mine, ORG_DEPTS);
+	assert_int_equal(dups, 0);
+	assert_int_equal(json_array_size(all), ORG_NODES);
+	json_t *ws0 = json_object_get(o.answer[0], "workspaces");
+	for (size_t k = 0; k < ORG_NODES; k++) {
+		const char *id = json_string_value(json_object_get(json_array_get(ws0, k), "id"));
+		bool found = false;
+		for (size_t j = 0; j < ORG_NODES && !found; j++)
+			found = !strcmp(json_string_value(json_object_get(json_array_get(all, j), "id")), id);
+		if (!found)
+			fail_msg("answered id %s is not in the tree", id);
+	}
+	/* each node got its one schedule and its one memory, once */
+	for (size_t k = 0; k < ORG_NODES; k += 7) {
+		const char *id = json_string_value(json_object_get(json_array_get(ws0, k), "id"));
+		char path[160];
+		snprintf(path, sizeof path, "/workspaces/%s/schedules", id);
+		json_t *l = th_get_ok(c, path);
+		assert_int_equal(json_array_size(l), 1);
+		json_decref(l);
+		snprintf(path, sizeof path, "/workspaces/%s/memory", id);
+		l = th_get_ok(c, path);
+		assert_int_equal(json_array_size(l), 1);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "version")), 1);
+		json_decref(l);
+	}
+	json_decref(roots);
+	json_decref(all);
+	for (int i = 0; i < ORG_IMPORTERS; i++)
+		json_decref(o.answer[i]);
+	free(o.body);
+	th_client_free(c);
+}
+
 static void test_sigterm_under_load_keeps_every_ack(void **state)
 {
 	(void)state;
@@ -664,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_lww_and_cas_versions_form_1_to_n),
 		cmocka_unit_test(test_inbox_claimers_each_message_once),
 		cmocka_unit_test(test_schedule_name_race_and_runs_count),
+		cmocka_unit_test(test_org_import_race_one_tree),
 		cmocka_unit_test(test_sigterm_under_load_keeps_every_ack),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
