@@ -6,6 +6,11 @@
  * takes milliseconds to parse and must not hold up other writes. Only then does the store
  * apply the plan, in one transaction. A bad template is a 400 naming the node's path and
  * writes nothing; a missing or removed graft parent is a 404.
+ *
+ * Cost bounds: a body may be large (--max-import-body), so its values are counted on the
+ * text before a tree is built (CO_ORG_MAX_VALUES), and at most IMPORTS_AT_ONCE imports
+ * are parsed and applied at a time (the others wait their turn): a few hostile bodies
+ * cannot take the machine's memory or every worker thread's CPU.
  */
 #include "../core/err.h"
 #include "../core/org.h"
@@ -13,8 +18,32 @@
 #include "../core/yaml.h"
 #include "api.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
+
+#define IMPORTS_AT_ONCE 2
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_in;
+
+static void gate_enter(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	while (gate_in >= IMPORTS_AT_ONCE)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_in++;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_leave(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_in--;
+	pthread_cond_signal(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
 
 /* Does the Content-Type's media type (before any ';' parameters) equal `type`? */
 static bool media_is(const char *ct, const char *type)
@@ -42,7 +71,7 @@ static json_t *template_doc_or_reply(co_http_req *r)
 		size_t len;
 		const char *body = co_req_body(r, &len);
 		json_t *doc;
-		if (co_yaml_to_json(body, len, CO_ORG_JSON_DEPTH_MAX, &doc)) {
+		if (co_yaml_to_json(body, len, CO_ORG_JSON_DEPTH_MAX, CO_ORG_MAX_VALUES, &doc)) {
 			co_reply_error(r, 400, "invalid_yaml", NULL, "%s", co_err_msg());
 			return NULL;
 		}
@@ -52,6 +81,13 @@ static json_t *template_doc_or_reply(co_http_req *r)
 		co_reply_error(r, 415, "unsupported_media_type", NULL,
 			       "Content-Type must be application/json or application/yaml, not %.64s",
 			       ct);
+		return NULL;
+	}
+	size_t len;
+	const char *body = co_req_body(r, &len);
+	if (co_json_values_bound(body, len) > CO_ORG_MAX_VALUES) {
+		co_reply_error(r, 400, "invalid_template", NULL,
+			       "the template has more than %d JSON values", CO_ORG_MAX_VALUES);
 		return NULL;
 	}
 	json_t *doc = co_req_json_depth_or_reply(r, CO_ORG_JSON_DEPTH_MAX);
@@ -91,7 +127,16 @@ static void reply_template_error(co_http_req *r, const co_org_error *e)
 	co_buf_free(&extra);
 }
 
+static void import(co_http_req *r);
+
 void api_org_import(co_http_req *r)
+{
+	gate_enter();
+	import(r);
+	gate_leave();
+}
+
+static void import(co_http_req *r)
 {
 	bool dry_run;
 	if (co_parse_bool(co_req_query(r, "dry_run"), false, &dry_run)) {

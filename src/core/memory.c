@@ -64,6 +64,12 @@ int co_mem_parse_put(json_t *body, co_mem_put *put, char **value_out)
 	*value_out = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!*value_out)
 		return co_err_set(CO_ENOMEM, "out of memory encoding value");
+	if (strlen(*value_out) > CO_MEM_VALUE_MAX) {
+		free(*value_out);
+		*value_out = NULL;
+		return co_err_set(CO_EINVAL, "value is larger than %d bytes as compact JSON",
+				  CO_MEM_VALUE_MAX);
+	}
 	put->value_json = *value_out;
 	return CO_OK;
 }

@@ -22,6 +22,10 @@
 #include <stdint.h>
 
 #define CO_MEM_ANY (-1) /* no precondition */
+/* Bytes of a value as compact JSON: small enough that any stored value can be written back
+ * through POST …/memory under the default 1 MiB body limit (an org import could otherwise
+ * seed a value no read-modify-write could ever update). */
+#define CO_MEM_VALUE_MAX 1000000
 
 typedef struct {
 	char *key;

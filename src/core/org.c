@@ -601,6 +601,15 @@ bool co_org_result_created_any(const co_org_result *r)
 
 /* ---- the template-schedule rule ------------------------------------------------------ */
 
+int co_org_sched_first_next(const co_schedule *t, co_usec_t now, co_usec_t *next)
+{
+	*next = t->enabled ? t->next_run_at : 0;
+	if (!t->enabled || t->next_run_at > now)
+		return CO_OK;
+	int rc = co_sched_next(t, now, next);
+	return rc == CO_ENOTFOUND ? co_err_set(CO_EINVAL, "%s", co_err_msg()) : rc;
+}
+
 int co_org_sched_merge(co_schedule *cur, const co_schedule *tmpl, co_usec_t now,
 		       co_org_sched_action *action)
 {

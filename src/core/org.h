@@ -40,6 +40,10 @@
 
 #define CO_ORG_MAX_NODES 10000
 #define CO_ORG_MAX_DEPTH 32
+/* Values (scalars and collections) an import body may hold, checked on the text before
+ * any tree is built: a 10,000-node template with a schedule and a memory per node has
+ * about 150,000; without a cap a 32 MiB body of empty objects ({},{},…) costs gigabytes. */
+#define CO_ORG_MAX_VALUES 1000000
 /* Nesting allowed in an import body: two levels per tree level, the wrapper, and memory
  * values (themselves held to CO_JSON_DEPTH_MAX - 1, as the memory API holds them). */
 #define CO_ORG_JSON_DEPTH_MAX (2 * CO_ORG_MAX_DEPTH + 8 + 64)
@@ -127,6 +131,13 @@ void co_org_result_clear(co_org_result *r);
  * Returns CO_OK, or CO_EINVAL / CO_ENOMEM (cur must then just be cleared). */
 int co_org_sched_merge(co_schedule *cur, const co_schedule *tmpl, co_usec_t now,
 		       co_org_sched_action *action);
+
+/* The next_run_at a NEW template schedule t gets when the store inserts it at `now`: the
+ * planned one (computed from plan->now), unless that slot is no longer in the future —
+ * the import waited for a lock across it — then the first slot after now, so a row never
+ * starts life with a slot that passed before it existed. 0 when disabled. CO_EINVAL if
+ * the expression no longer fires. */
+int co_org_sched_first_next(const co_schedule *t, co_usec_t now, co_usec_t *next);
 
 /* Did the import create anything (a workspace, schedule or memory)? Decides 201 vs 200. */
 bool co_org_result_created_any(const co_org_result *r);

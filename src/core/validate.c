@@ -132,6 +132,26 @@ bool co_json_depth_ok(const char *buf, size_t n, int max_depth)
 	return true;
 }
 
+size_t co_json_values_bound(const char *buf, size_t n)
+{
+	size_t values = 1;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = buf[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == ',' || c == '[' || c == '{') {
+			values++;
+		}
+	}
+	return values;
+}
+
 int co_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	if (!s || !*s)

@@ -39,6 +39,7 @@ typedef struct {
 	const char *buf;
 	size_t len;
 	int max_depth;
+	size_t max_values, values; /* values placed in the tree so far, and their limit */
 	frame *st; /* st[0..depth) */
 	int depth;
 	int cap;
@@ -322,6 +323,10 @@ float_range:
  * the pending key. Takes the reference of v whatever happens. */
 static int place(ctx *c, json_t *v)
 {
+	if (++c->values > c->max_values) {
+		json_decref(v);
+		return co_err_set(CO_EINVAL, "YAML: more than %zu values", c->max_values);
+	}
 	if (c->depth == 0) {
 		c->root = v;
 		return CO_OK;
@@ -444,9 +449,12 @@ static int on_event(ctx *c, const yaml_event_t *ev, bool *done)
 	return fail_at(ev->start_mark, "unexpected YAML event");
 }
 
-int co_yaml_to_json(const char *buf, size_t len, int max_depth, json_t **out)
+int co_yaml_to_json(const char *buf, size_t len, int max_depth, size_t max_values, json_t **out)
 {
-	ctx c = {.buf = buf ? buf : "", .len = buf ? len : 0, .max_depth = max_depth};
+	ctx c = {.buf = buf ? buf : "",
+		 .len = buf ? len : 0,
+		 .max_depth = max_depth,
+		 .max_values = max_values};
 	yaml_parser_t parser;
 	int rc = CO_OK;
 	bool done = false;

@@ -25,7 +25,10 @@
 
 /* Parses buf[0..len) (need not be NUL-terminated). On CO_OK *out is a new reference to
  * the document's root (an empty document gives JSON null). On CO_EINVAL *out is NULL and
- * the message (co_err_msg) says what and where: "YAML line 3 column 5: …". */
-int co_yaml_to_json(const char *buf, size_t len, int max_depth, json_t **out);
+ * the message (co_err_msg) says what and where: "YAML line 3 column 5: …". More than
+ * max_values values (scalars and collections) is CO_EINVAL too, as soon as the tree would
+ * grow past it: a small document can name millions of empty mappings, and the tree, not
+ * the text, is what costs memory. */
+int co_yaml_to_json(const char *buf, size_t len, int max_depth, size_t max_values, json_t **out);
 
 #endif

@@ -214,7 +214,8 @@ typedef struct {
 	 *  - out (reset with co_org_result_reset at each attempt) gets every node's id and
 	 *    created flag, and the counts.
 	 * Times: new rows' created_at/updated_at and the `now` of co_org_sched_merge are the
-	 * store's clock when the attempt starts; new schedules take plan's next_run_at.
+	 * store's clock when the attempt starts; new schedules take plan's next_run_at unless
+	 * it is no longer after that (co_org_sched_first_next).
 	 * Concurrent imports of one template make one tree and all answer the same ids.
 	 * plan->has_parent and that workspace absent or removed: CO_ENOTFOUND. A template
 	 * schedule that no longer fires from now: CO_EINVAL. Storage: CO_EUNAVAIL.

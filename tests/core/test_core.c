@@ -1511,6 +1511,27 @@ static void test_mem_put_rejects(void **state)
 	assert_int_equal(co_mem_parse_put(body, &put, &value), CO_EINVAL);
 	assert_null(value);
 	json_decref(body);
+
+	/* A value of exactly CO_MEM_VALUE_MAX bytes as JSON ("…" included) is taken; one
+	 * byte more is refused, whatever path the put came by (API or org import). */
+	char *big = malloc(CO_MEM_VALUE_MAX);
+	assert_non_null(big);
+	memset(big, 'v', CO_MEM_VALUE_MAX - 2);
+	big[CO_MEM_VALUE_MAX - 2] = 0;
+	body = json_pack("{s:s, s:s}", "key", "k", "value", big);
+	assert_int_equal(co_mem_parse_put(body, &put, &value), CO_OK);
+	assert_int_equal(strlen(value), CO_MEM_VALUE_MAX);
+	free(value);
+	json_decref(body);
+	big[CO_MEM_VALUE_MAX - 2] = 'v';
+	big[CO_MEM_VALUE_MAX - 1] = 0;
+	body = json_pack("{s:s, s:s}", "key", "k", "value", big);
+	value = NULL;
+	assert_int_equal(co_mem_parse_put(body, &put, &value), CO_EINVAL);
+	assert_null(value);
+	assert_non_null(strstr(co_err_msg(), "larger than"));
+	json_decref(body);
+	free(big);
 }
 
 static void test_mem_put_preconditions_and_ttl(void **state)

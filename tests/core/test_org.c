@@ -64,7 +64,7 @@ static json_t *J(const char *text)
 static json_t *Y(const char *text)
 {
 	json_t *j = (json_t *)1;
-	int rc = co_yaml_to_json(text, strlen(text), CO_ORG_JSON_DEPTH_MAX, &j);
+	int rc = co_yaml_to_json(text, strlen(text), CO_ORG_JSON_DEPTH_MAX, CO_ORG_MAX_VALUES, &j);
 	if (rc != CO_OK)
 		fail_msg("co_yaml_to_json(%s) = %d: %s", text, rc, co_err_msg());
 	assert_non_null(j);
@@ -77,7 +77,7 @@ static void yaml_refused_n(const char *text, size_t len, int max_depth, int line
 			   const char *want)
 {
 	json_t *j = (json_t *)1;
-	int rc = co_yaml_to_json(text, len, max_depth, &j);
+	int rc = co_yaml_to_json(text, len, max_depth, CO_ORG_MAX_VALUES, &j);
 	if (rc != CO_EINVAL)
 		fail_msg("co_yaml_to_json(%s) = %d, want CO_EINVAL", text, rc);
 	assert_null(j);
@@ -488,7 +488,7 @@ static void test_yaml_empty_document(void **state)
 		json_decref(j);
 	}
 	json_t *j = (json_t *)1;
-	assert_int_equal(co_yaml_to_json(NULL, 0, 8, &j), CO_OK);
+	assert_int_equal(co_yaml_to_json(NULL, 0, 8, 100, &j), CO_OK);
 	assert_true(json_is_null(j));
 	json_decref(j);
 }
@@ -498,13 +498,13 @@ static void test_yaml_length_not_nul(void **state)
 	(void)state;
 	const char text[] = "a: 1\nb: 2\n"; /* only "a: 1" is given */
 	json_t *j;
-	assert_int_equal(co_yaml_to_json(text, 4, 8, &j), CO_OK);
+	assert_int_equal(co_yaml_to_json(text, 4, 8, 100, &j), CO_OK);
 	json_t *want = J("{\"a\": 1}");
 	assert_true(json_equal(j, want));
 	json_decref(j);
 	json_decref(want);
 	/* a UTF-8 byte order mark is allowed */
-	assert_int_equal(co_yaml_to_json("\xef\xbb\xbf" "a: x", 7, 8, &j), CO_OK);
+	assert_int_equal(co_yaml_to_json("\xef\xbb\xbf" "a: x", 7, 8, 100, &j), CO_OK);
 	expect_str(j, "a", "x");
 	json_decref(j);
 }
@@ -568,7 +568,7 @@ static void test_yaml_depth(void **state)
 		for (int i = 0; i < max; i++)
 			buf[n++] = ']';
 		json_t *j = NULL;
-		assert_int_equal(co_yaml_to_json(buf, (size_t)n, max, &j), CO_OK);
+		assert_int_equal(co_yaml_to_json(buf, (size_t)n, max, CO_ORG_MAX_VALUES, &j), CO_OK);
 		assert_true(json_is_array(j));
 		json_decref(j);
 		/* one more: refused where the extra level opens */
@@ -584,11 +584,18 @@ static void test_yaml_depth(void **state)
 	/* block mappings count the same way */
 	const char *three = "a:\n  b:\n    c: 1\n";
 	json_t *j = NULL;
-	assert_int_equal(co_yaml_to_json(three, strlen(three), 3, &j), CO_OK);
+	/* the values cap: 3 values pass with a cap of 3, not with 2 */
+	assert_int_equal(co_yaml_to_json("[1, 2]", 6, 8, 3, &j), CO_OK);
+	json_decref(j);
+	j = NULL;
+	assert_int_equal(co_yaml_to_json("[1, 2]", 6, 8, 2, &j), CO_EINVAL);
+	assert_null(j);
+	assert_non_null(strstr(co_err_msg(), "more than 2 values"));
+	assert_int_equal(co_yaml_to_json(three, strlen(three), 3, 100, &j), CO_OK);
 	json_decref(j);
 	yaml_refused_n(three, strlen(three), 2, 3, 5, "nesting deeper than 2 levels");
 	/* depth 0 allows a scalar only */
-	assert_int_equal(co_yaml_to_json("x", 1, 0, &j), CO_OK);
+	assert_int_equal(co_yaml_to_json("x", 1, 0, 100, &j), CO_OK);
 	assert_true(json_is_string(j));
 	assert_string_equal(json_string_value(j), "x");
 	json_decref(j);
@@ -1263,6 +1270,30 @@ static void mk_sched(co_schedule *s, const char *cron, const char *tz, const cha
 	assert_int_equal(co_sched_init_next(s, now), CO_OK);
 }
 
+/* A new template row takes the planned slot while it is still ahead, else the next one. */
+static void test_org_sched_first_next(void **state)
+{
+	(void)state;
+	co_schedule t;
+	co_usec_t next = -1;
+	mk_sched(&t, "0 * * * *", "UTC", "Hourly.", true, CO_SCHED_TEMPLATE, NOW);
+	const co_usec_t planned = t.next_run_at;
+	assert_true(planned > NOW);
+	assert_int_equal(co_org_sched_first_next(&t, NOW, &next), CO_OK);
+	assert_int_equal(next, planned);
+	/* the import waited past the planned slot: the first one after the store's now */
+	assert_int_equal(co_org_sched_first_next(&t, planned, &next), CO_OK);
+	assert_int_equal(next, planned + 3600 * SEC);
+	assert_int_equal(co_org_sched_first_next(&t, planned + 90 * 60 * SEC, &next), CO_OK);
+	assert_int_equal(next, planned + 2 * 3600 * SEC);
+	co_schedule_clear(&t);
+	/* disabled: no slot at all */
+	mk_sched(&t, "0 * * * *", "UTC", "Hourly.", false, CO_SCHED_TEMPLATE, NOW);
+	assert_int_equal(co_org_sched_first_next(&t, NOW + 7200 * SEC, &next), CO_OK);
+	assert_int_equal(next, 0);
+	co_schedule_clear(&t);
+}
+
 static void test_org_sched_merge(void **state)
 {
 	(void)state;
@@ -1504,6 +1535,7 @@ int main(void)
 		cmocka_unit_test(test_org_depth_limit),
 		cmocka_unit_test(test_org_node_limit),
 		cmocka_unit_test(test_org_long_paths_in_messages),
+		cmocka_unit_test(test_org_sched_first_next),
 		cmocka_unit_test(test_org_sched_merge),
 		cmocka_unit_test(test_org_result_json),
 	};

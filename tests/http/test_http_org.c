@@ -1701,6 +1701,58 @@ static void test_bad_input(void **state)
 
 /* ---- 8. defaults ------------------------------------------------------------------------ */
 
+/* Cost bounds: a body of millions of tiny values is refused on its text, before a tree is
+ * built (JSON and YAML); an initial memory larger than the memory API could ever write
+ * back is refused; nothing is written either way. */
+static void test_value_limits(void **state)
+{
+	(void)state;
+	json_t *before = th_get_ok(cl, "/workspaces?limit=1000");
+	/* 1,200,000 empty nodes in 2.4 MB */
+	size_t n = 1200000, len = 0;
+	char *body = malloc(40 + 3 * n);
+	assert_non_null(body);
+	len += (size_t)sprintf(body, "{\"name\":\"Flood\",\"workspaces\":[");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(body + len, i ? ",{}" : "{}");
+	len += (size_t)sprintf(body + len, "]}");
+	th_resp r = post_import(cl, NULL, body, NULL);
+	th_assert_error(&r, 400, "invalid_template");
+	assert_non_null(strstr(th_str(&r, "error"), "more than"));
+	th_resp_free(&r);
+	/* the same as YAML flow: "workspaces: [{}, {}, …]" */
+	len = (size_t)sprintf(body, "name: Flood\nworkspaces: [");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(body + len, i ? ",{}" : "{}");
+	len += (size_t)sprintf(body + len, "]\n");
+	r = post_import(cl, NULL, body, "application/yaml");
+	th_assert_error(&r, 400, "invalid_yaml");
+	assert_non_null(strstr(th_str(&r, "error"), "more than"));
+	th_resp_free(&r);
+	free(body);
+	/* an initial memory of 1,000,001 bytes as JSON */
+	size_t vlen = 999999; /* + 2 quotes */
+	char *v = malloc(vlen + 1);
+	assert_non_null(v);
+	memset(v, 'x', vlen);
+	v[vlen] = 0;
+	json_t *t = tmpl_new("BigMemory");
+	json_t *node = add_node(t, "Holder");
+	add_mem(node, "blob", json_string(v));
+	char *text = body_of(t, NULL);
+	r = post_import(cl, NULL, text, NULL);
+	th_assert_error(&r, 400, "invalid_template");
+	assert_string_equal(th_str(&r, "path"), "BigMemory/Holder");
+	th_resp_free(&r);
+	free(text);
+	json_decref(t);
+	free(v);
+	json_t *after = th_get_ok(cl, "/workspaces?limit=1000");
+	assert_true(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+}
+
 static void test_defaults(void **state)
 {
 	(void)state;
@@ -1851,6 +1903,7 @@ int main(void)
 		cmocka_unit_test(test_node_limit),
 		cmocka_unit_test(test_body_limits),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_value_limits),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_removed_node_replaced),
 	};

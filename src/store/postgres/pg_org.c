@@ -32,7 +32,8 @@
  *     different levels: one import grafted where the other has its own tree) is retried
  *     by pg_in_tx.
  *  5. Schedules, all at once: INSERT … ON CONFLICT (workspace_id, name) DO NOTHING
- *     RETURNING id names the new ones (source template, next_run_at as planned); the
+ *     RETURNING id names the new ones (source template, next_run_at as planned unless that
+ *     slot already passed: co_org_sched_first_next); the
  *     others are read FOR UPDATE (note 4), co_org_sched_merge() decides each in C
  *     under that lock, and one UPDATE … FROM unnest writes cron_expr, timezone, prompt,
  *     enabled, next_run_at and updated_at of those it changed — never run fields, name or
@@ -501,7 +502,10 @@ static int sched_insert_chunk(imp *im, size_t lo, size_t k, size_t *nrest)
 		arr_text(&im->arr[4], t->timezone);
 		arr_text(&im->arr[5], t->prompt);
 		arr_i64(&im->arr[6], true, t->enabled ? 1 : 0);
-		arr_i64(&im->arr[7], t->next_run_at != 0, t->next_run_at);
+		co_usec_t next;
+		if ((rc = co_org_sched_first_next(t, im->now, &next)))
+			return rc;
+		arr_i64(&im->arr[7], next != 0, next);
 	}
 	const char *p[9];
 	if ((rc = arr_params(im, 8, p)))

@@ -24,9 +24,9 @@
  *     statement (if_match_version 0): written at version 1 over an absent or expired key,
  *     a live key is never touched. Nothing is ever deleted.
  *  4. Times. `now` is read once when the op starts: created_at/updated_at of every row the
- *     op writes, memory TTLs, and the `now` of the merge rule. plan->now is only the time
- *     from which the plan computed the next_run_at of its template schedules, which new
- *     rows take as planned.
+ *     op writes, memory TTLs, and the `now` of the merge rule. New schedules take the
+ *     next_run_at the plan computed unless that slot is no longer after `now`
+ *     (co_org_sched_first_next).
  *  5. Dry run. The op does everything and then returns SQ_DRYRUN, a code of this file
  *     only. For the write path it is a failing op like any other: run_batch rolls back its
  *     savepoint (or, alone in its batch, the whole transaction) and sq_write_inline its
@@ -165,7 +165,10 @@ static int place_schedule(import_ctx *x, const co_id *ws, const co_schedule *t)
 	sq_bind_text(st, 5, t->timezone);
 	sq_bind_text(st, 6, t->prompt);
 	sqlite3_bind_int(st, 7, t->enabled);
-	sq_bind_opt_i64(st, 8, t->next_run_at != 0, t->next_run_at);
+	co_usec_t next;
+	if ((rc = co_org_sched_first_next(t, x->now, &next)))
+		return rc;
+	sq_bind_opt_i64(st, 8, next != 0, next);
 	sqlite3_bind_int64(st, 9, x->now);
 	int changed = 0;
 	if ((rc = step_done(x, st, &changed, "creating a schedule")))
