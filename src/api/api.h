@@ -1,7 +1,7 @@
 /*
  * api.h — the route table: every endpoint colonyd serves, one handler each.
  * Handlers live one file per resource (workspaces.c, memory.c, schedules.c, inbox.c,
- * org.c, health.c).
+ * org.c, skills.c, budget.c, audit.c, health.c).
  */
 #ifndef COLONY_API_H
 #define COLONY_API_H
@@ -38,5 +38,17 @@ void api_inbox_claim(co_http_req *r);
 void api_inbox_ack(co_http_req *r);
 
 void api_org_import(co_http_req *r);
+
+void api_skill_append(co_http_req *r);
+void api_skill_list(co_http_req *r);
+void api_skill_versions(co_http_req *r);
+void api_skill_get(co_http_req *r);
+
+void api_usage_add(co_http_req *r);
+void api_budget_get(co_http_req *r);
+void api_budget_patch(co_http_req *r);
+
+void api_audit_list(co_http_req *r);
+void api_audit_verify(co_http_req *r);
 
 #endif

@@ -3,7 +3,9 @@
  *
  * A repeated idempotency key answers 200 with the first message (201 when new). Refused
  * acks are 409 with a code per reason: not_claimed, already_acked, dead_lettered,
- * stale_claim (core/inbox.h note 3).
+ * stale_claim (core/inbox.h note 3). A new message for a workspace whose budget is
+ * exceeded (core/budget.h note 4) is 402 budget_exceeded; the error sentence names the
+ * limit reached with its used and limit figures (a repeated key still answers 200).
  */
 #include "../core/err.h"
 #include "api.h"
@@ -39,6 +41,9 @@ static void reply_inbox_error(co_http_req *r, int rc, const co_conflict *c)
 	switch (c->kind) {
 	case CO_CONFLICT_REMOVED:
 		co_reply_error(r, 409, "workspace_removed", NULL, "%s", co_err_msg());
+		break;
+	case CO_CONFLICT_BUDGET:
+		co_reply_error(r, 402, "budget_exceeded", NULL, "%s", co_err_msg());
 		break;
 	case CO_CONFLICT_STALE:
 		snprintf(extra, sizeof extra, "\"status\":\"%s\",\"attempts\":%lld", c->status,

@@ -54,6 +54,9 @@ typedef struct {
 	const char *pattern; /* "/workspaces/:id/memory/:key" — a ':' segment captures */
 	co_handler fn;
 	unsigned flags;
+	/* A mutation's audit action ("memory.put"): its successful store writes append an
+	 * audit record (core/audit.h). NULL for reads. */
+	const char *audit;
 } co_route;
 
 typedef struct {

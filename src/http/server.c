@@ -3,6 +3,7 @@
  * See http.h for the design notes and the request lifecycle.
  */
 #include "http.h"
+#include "../core/audit.h"
 #include "../core/err.h"
 #include "../core/id.h"
 #include "../core/validate.h"
@@ -58,6 +59,7 @@ struct co_http_req {
 	char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
 	int nhdr;
 	char request_id[65];
+	char actor[65]; /* who the audit log names: X-Colony-Actor if sane, else "anonymous" */
 	co_usec_t t_start;
 	co_http_req *next_queued;
 	co_store_task task; /* when the store's executor runs this request */
@@ -391,9 +393,27 @@ bool co_req_id_or_reply(co_http_req *r, int param, co_id *out)
 /* Worker pool                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
+/* Runs the route's handler. A mutation route's store writes are audited: its entry is
+ * made current for this thread while the handler runs (core/audit.h note 1). */
 static void run_handler(co_http_req *r)
 {
+	char *detail = NULL;
+	if (r->route->audit) {
+		detail = co_audit_detail(r->method, r->path, r->body, r->body_len);
+		if (!detail) {
+			co_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
+			return;
+		}
+	}
+	co_audit_entry entry = {.actor = r->actor,
+				.action = r->route->audit,
+				.target = r->path,
+				.detail_json = detail};
+	if (detail)
+		co_audit_set(&entry);
 	r->route->fn(r);
+	co_audit_set(NULL);
+	free(detail);
 	if (!r->resp)
 		co_reply_error(r, 500, "internal", NULL, "handler set no reply");
 }
@@ -494,12 +514,13 @@ static bool queue_blocking(co_http_req *r)
 /* MHD callbacks                                                                        */
 /* ------------------------------------------------------------------------------------ */
 
-static bool sane_request_id(const char *s)
+/* 1..64 characters of [A-Za-z0-9._-] and those of `extra`. */
+static bool sane_token(const char *s, const char *extra)
 {
 	size_t n = 0;
 	for (; s[n]; n++)
 		if (n >= 64 || !(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_' ||
-				 s[n] == '.'))
+				 s[n] == '.' || strchr(extra, s[n])))
 			return false;
 	return n > 0;
 }
@@ -610,13 +631,17 @@ static void req_start(co_http_req *r, const char *method)
 			      ? co_limits_current.max_import_body
 			      : co_limits_current.max_body;
 	const char *rid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
-	if (rid && sane_request_id(rid)) {
+	if (rid && sane_token(rid, "")) {
 		snprintf(r->request_id, sizeof r->request_id, "%s", rid);
 	} else {
 		co_id id;
 		co_id_new(&id);
 		snprintf(r->request_id, sizeof r->request_id, "%s", id.s);
 	}
+	/* Until tokens exist (SPEC §10) the actor is what the client says it is. */
+	const char *actor = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Colony-Actor");
+	snprintf(r->actor, sizeof r->actor, "%s",
+		 actor && sane_token(actor, "@:") ? actor : "anonymous");
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,

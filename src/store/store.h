@@ -18,19 +18,25 @@
  *  4. Out-structs are the caller's; a backend fills them and the caller clears them with
  *     the core's *_clear functions, whatever the return code.
  *  5. Every method may be called from any thread at once.
+ *  6. Audit (core/audit.h note 1): every successful write method called while the calling
+ *     thread has a current co_audit_entry appends one audit record in the same
+ *     transaction; a write that fails, or a dry run, appends nothing.
  */
 #ifndef COLONY_STORE_H
 #define COLONY_STORE_H
 
+#include "../core/audit.h"
+#include "../core/budget.h"
 #include "../core/inbox.h"
 #include "../core/memory.h"
 #include "../core/org.h"
 #include "../core/schedule.h"
+#include "../core/skill.h"
 #include "../core/workspace.h"
 
 #include <stdbool.h>
 
-#define CO_STORE_OPS_VERSION 3
+#define CO_STORE_OPS_VERSION 4
 
 typedef enum {
 	CO_CONFLICT_NONE = 0,
@@ -41,6 +47,7 @@ typedef enum {
 	CO_CONFLICT_VERSION,      /* memory precondition failed; current_version set */
 	CO_CONFLICT_STATE,        /* the row's state forbids it (status, attempts set) */
 	CO_CONFLICT_STALE,        /* an ack fenced by an attempt that is no longer current */
+	CO_CONFLICT_BUDGET,       /* the workspace's budget is exceeded (402) */
 } co_conflict_kind;
 
 typedef struct {
@@ -180,7 +187,8 @@ typedef struct {
 
 	/* Enqueues in (body, priority, idempotency_key, max_attempts) into workspace ws.
 	 * With a key the workspace already used: *created = false and *out is that message.
-	 * Absent workspace: CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED. */
+	 * Absent workspace: CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED; its budget exceeded
+	 * (budget.h note 4, decided in the same transaction): CO_ECONFLICT/BUDGET. */
 	int (*inbox_enqueue)(co_store *s, const co_id *ws, const co_inbox_msg *in, co_inbox_msg *out,
 			     bool *created, co_conflict *conflict);
 	int (*inbox_get)(co_store *s, const co_id *ws, const co_id *mid, co_inbox_msg *out);
@@ -222,6 +230,43 @@ typedef struct {
 	 * dry_run: everything is done and then rolled back; out says what would have
 	 * happened (ids of would-be-created nodes are meaningless). */
 	int (*org_import)(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);
+
+	/* ---- skills (SPEC §7; core/skill.h) ----------------------------------------------- */
+
+	/* Appends a version of skill `name` of workspace ws with the next seq (skill.h note 1)
+	 * and fills *out. Absent workspace: CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED. */
+	int (*skill_append)(co_store *s, const co_id *ws, const char *name, const char *body_json,
+			    co_skill_version *out, co_conflict *conflict);
+	/* Version seq of the skill. Absent workspace, skill or version: CO_ENOTFOUND. */
+	int (*skill_get)(co_store *s, const co_id *ws, const char *name, int64_t seq,
+			 co_skill_version *out);
+	/* The skill's versions newest first (co_skill_page). Absent workspace or a skill with
+	 * no versions: CO_ENOTFOUND. */
+	int (*skill_versions)(co_store *s, const co_id *ws, const char *name, const co_skill_page *p,
+			      co_skill_version_list *out);
+	/* The workspace's skills by name with their latest seq (CO_ENOTFOUND: no workspace). */
+	int (*skill_list)(co_store *s, const co_id *ws, const co_skill_filter *f, co_skill_list *out);
+
+	/* ---- budgets (SPEC §7; core/budget.h) --------------------------------------------- */
+
+	/* Records one usage event at now and, in the same transaction, prunes the workspace's
+	 * events that left the window. Absent workspace: CO_ENOTFOUND; removed:
+	 * CO_ECONFLICT/REMOVED. */
+	int (*usage_add)(co_store *s, const co_id *ws, const co_usage *u, co_conflict *conflict);
+	/* The window's totals at now, the limits, exceeded. CO_ENOTFOUND: no workspace. */
+	int (*budget_get)(co_store *s, const co_id *ws, co_budget *out);
+	/* Applies the patch to the workspace's limits (under its lock) and fills *out as
+	 * budget_get. Absent: CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED. */
+	int (*budget_patch)(co_store *s, const co_id *ws, const co_budget_patch *p, co_budget *out,
+			    co_conflict *conflict);
+
+	/* ---- audit (SPEC §7; core/audit.h) ------------------------------------------------ */
+
+	/* Records matching f, in seq order. */
+	int (*audit_list)(co_store *s, const co_audit_filter *f, co_audit_list *out);
+	/* Walks the whole chain with co_audit_verify_step (audit.h note 3). CO_OK with *out
+	 * filled whether or not it is valid; an error only if storage fails. */
+	int (*audit_verify)(co_store *s, co_audit_verify *out);
 
 	/* Optional (NULL if the backend has none): queues t to run on the writer thread so
 	 * that whole requests share one commit without a thread of their own waiting for it.

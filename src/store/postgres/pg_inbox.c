@@ -9,7 +9,12 @@
  *     now live) and left out. So no message goes to two claimers, on any replica.
  *  2. An idempotent enqueue is INSERT … ON CONFLICT (workspace_id, idempotency_key) DO
  *     NOTHING and, if nothing was inserted, a look-up of the first message, in one
- *     transaction.
+ *     transaction. A key already used answers its first message whatever the budget, so
+ *     it is looked up first; otherwise an exceeded budget (budget.h note 4, read in the
+ *     same transaction, after the workspace row is locked FOR SHARE) refuses the new
+ *     message with CO_CONFLICT_BUDGET. If a concurrent enqueue of the same key commits
+ *     between the look-up and the insert, the insert does nothing and the look-up after
+ *     it answers that message.
  *  3. An ack locks the message FOR UPDATE, decides in C (core/inbox.h note 3) and updates
  *     it, reporting a schedule's run outcome in the same transaction.
  */
@@ -158,9 +163,23 @@ static int tx_enqueue(pg_conn *c, void *arg)
 	int rc = pg_check_ws_writable(c, a->ws, a->conflict);
 	if (rc)
 		return rc;
+	*a->created = false;
+	if (a->in->idempotency_key) {
+		rc = select_one(c, &Q_BY_KEY, a->ws->s, a->in->idempotency_key, a->out);
+		if (rc != CO_ENOTFOUND)
+			return rc; /* CO_OK: the first message with this key */
+	}
+	co_usec_t now = co_clock_now_us();
+	bool exceeded;
+	if ((rc = pg_budget_exceeded(c, a->ws, now, &exceeded)))
+		return rc;
+	if (exceeded) {
+		a->conflict->kind = CO_CONFLICT_BUDGET;
+		return co_err_set(CO_ECONFLICT, "%s", co_err_msg()); /* names the limit */
+	}
 	co_inbox_msg m = *a->in;
 	m.workspace_id = *a->ws;
-	m.created_at = co_clock_now_us();
+	m.created_at = now;
 	if ((rc = co_id_new(&m.id)) || (rc = insert(c, &m, a->out, a->created)))
 		return rc;
 	if (!*a->created) /* the key was used: the first message with it */

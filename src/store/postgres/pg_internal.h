@@ -110,6 +110,28 @@ int pg_inbox_claim(co_store *s, const co_id *ws, const co_inbox_claim *c, co_inb
 int pg_inbox_ack(co_store *s, const co_id *ws, const co_id *mid, const co_inbox_ack *a,
 		 co_inbox_msg *out, co_conflict *conflict);
 
+/* pg_skill.c */
+int pg_skill_append(co_store *s, const co_id *ws, const char *name, const char *body_json,
+		    co_skill_version *out, co_conflict *conflict);
+int pg_skill_get(co_store *s, const co_id *ws, const char *name, int64_t seq, co_skill_version *out);
+int pg_skill_versions(co_store *s, const co_id *ws, const char *name, const co_skill_page *p,
+		      co_skill_version_list *out);
+int pg_skill_list(co_store *s, const co_id *ws, const co_skill_filter *f, co_skill_list *out);
+
+/* pg_budget.c */
+int pg_usage_add(co_store *s, const co_id *ws, const co_usage *u, co_conflict *conflict);
+int pg_budget_get(co_store *s, const co_id *ws, co_budget *out);
+int pg_budget_patch(co_store *s, const co_id *ws, const co_budget_patch *p, co_budget *out,
+		    co_conflict *conflict);
+/* In the caller's transaction: is workspace ws's budget exceeded at now? (inbox enqueue) */
+int pg_budget_exceeded(pg_conn *c, const co_id *ws, co_usec_t now, bool *exceeded);
+
+/* pg_audit.c */
+int pg_audit_list(co_store *s, const co_audit_filter *f, co_audit_list *out);
+int pg_audit_verify(co_store *s, co_audit_verify *out);
+/* In the caller's transaction: takes the audit lock and appends a record for entry e. */
+int pg_audit_append(pg_conn *c, const co_audit_entry *e);
+
 /* pg_org.c */
 int pg_org_import(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);
 

@@ -369,18 +369,34 @@ int pg_sched_patch(co_store *base, const co_id *ws, const co_id *sid, const co_s
 	return rc;
 }
 
-int pg_sched_delete(co_store *base, const co_id *ws, const co_id *sid)
+struct delete_args {
+	const co_id *ws, *sid;
+};
+
+static int delete_on(pg_conn *c, void *arg)
 {
-	pg_store *s = (pg_store *)base;
-	pg_conn *c = pg_conn_get(s);
-	const char *p[] = {sid->s, ws->s};
+	struct delete_args *a = arg;
+	const char *p[] = {a->sid->s, a->ws->s};
 	PGresult *r;
 	int rc = pg_run(c, &Q_DELETE, p, &r); /* the runs go with it (ON DELETE CASCADE) */
 	if (rc == CO_OK) {
 		if (PQntuples(r) == 0)
-			rc = not_found(ws, sid);
+			rc = not_found(a->ws, a->sid);
 		PQclear(r);
 	}
+	return rc;
+}
+
+/* One autocommit statement; inside pg_in_tx when the calling thread has a current audit
+ * entry, so that its audit record commits with it (pg_audit.c note 1). */
+int pg_sched_delete(co_store *base, const co_id *ws, const co_id *sid)
+{
+	pg_store *s = (pg_store *)base;
+	struct delete_args a = {ws, sid};
+	if (co_audit_get())
+		return pg_in_tx(s, delete_on, &a);
+	pg_conn *c = pg_conn_get(s);
+	int rc = delete_on(c, &a);
 	pg_conn_put(s, c);
 	return pg_no_retry(rc);
 }

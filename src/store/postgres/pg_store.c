@@ -373,15 +373,20 @@ static int pg_simple(pg_conn *c, const char *sql)
 
 /* Runs fn(c, arg) in a transaction on a pooled connection, retrying it whole on a
  * serialization failure or deadlock. fn must leave its outputs only on CO_OK, or be
- * safe to run again. */
+ * safe to run again. When the calling thread has a current audit entry (store.h note 6),
+ * a successful fn is followed, before COMMIT and in the same transaction, by its audit
+ * record (pg_audit.c): both commit or neither does; a failed append rolls fn back. */
 int pg_in_tx(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
 {
 	pg_conn *c = pg_conn_get(s);
+	const co_audit_entry *audit = co_audit_get();
 	int rc = CO_OK;
 	for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
 		rc = pg_simple(c, "BEGIN ISOLATION LEVEL READ COMMITTED");
 		if (rc == CO_OK)
 			rc = fn(c, arg);
+		if (rc == CO_OK && audit)
+			rc = pg_audit_append(c, audit);
 		if (rc == CO_OK)
 			rc = pg_simple(c, "COMMIT");
 		else if (c->conn && PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
@@ -904,58 +909,96 @@ static int diagnose(pg_conn *c, const co_id *ws, const char *key, const char *no
 	return co_mem_version_conflict(expected, cur);
 }
 
-static int pg_mem_put(co_store *base, const co_id *ws, const co_mem_put *put, int64_t *version_out,
-		      co_conflict *conflict)
+/* Runs a memory write: as one autocommit statement, or — when the calling thread has a
+ * current audit entry — inside pg_in_tx, so that its audit record commits with it
+ * (pg_audit.c note 1). Either way one statement decides (DESIGN NOTE 2). */
+static int mem_write(pg_store *s, int (*fn)(pg_conn *, void *), void *arg)
 {
-	pg_store *s = (pg_store *)base;
+	if (co_audit_get())
+		return pg_in_tx(s, fn, arg);
+	pg_conn *c = pg_conn_get(s);
+	int rc = fn(c, arg);
+	pg_conn_put(s, c);
+	return pg_no_retry(rc);
+}
+
+struct mem_put_args {
+	const co_id *ws;
+	const co_mem_put *put;
+	int64_t *version_out;
+	co_conflict *conflict;
+};
+
+static int mem_put_on(pg_conn *c, void *arg)
+{
+	struct mem_put_args *a = arg;
+	const co_mem_put *put = a->put;
 	co_usec_t t = co_clock_now_us();
 	char now[24], exp[24], ver[24];
 	snprintf(now, sizeof now, "%lld", (long long)t);
 	snprintf(exp, sizeof exp, "%lld", (long long)(t + put->ttl_seconds * 1000000));
 	snprintf(ver, sizeof ver, "%lld", (long long)put->if_match_version);
-	const char *p[] = {ws->s, put->key, put->value_json, put->ttl_seconds > 0 ? exp : NULL, now, ver};
+	const char *p[] = {a->ws->s, put->key, put->value_json, put->ttl_seconds > 0 ? exp : NULL,
+			   now, ver};
 	int id = put->if_match_version == CO_MEM_ANY ? ST_MEM_UPSERT
 		 : put->if_match_version == 0        ? ST_MEM_CREATE
 						     : ST_MEM_CAS;
-	pg_conn *c = pg_conn_get(s);
 	PGresult *r;
-	int rc = run(c, id, p, &r); /* autocommit: one statement decides */
+	int rc = run(c, id, p, &r); /* one statement decides */
 	if (rc == CO_OK) {
 		if (PQntuples(r) > 0)
-			*version_out = pg_ival(r, 0, 0);
+			*a->version_out = pg_ival(r, 0, 0);
 		else
-			rc = diagnose(c, ws, put->key, now, put->if_match_version, conflict);
+			rc = diagnose(c, a->ws, put->key, now, put->if_match_version, a->conflict);
 		PQclear(r);
 	}
-	pg_conn_put(s, c);
-	return pg_no_retry(rc);
+	return rc;
 }
 
-static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64_t if_match_version,
-			 co_conflict *conflict)
+static int pg_mem_put(co_store *base, const co_id *ws, const co_mem_put *put, int64_t *version_out,
+		      co_conflict *conflict)
 {
-	pg_store *s = (pg_store *)base;
+	struct mem_put_args a = {ws, put, version_out, conflict};
+	return mem_write((pg_store *)base, mem_put_on, &a);
+}
+
+struct mem_delete_args {
+	const co_id *ws;
+	const char *key;
+	int64_t if_match_version;
+	co_conflict *conflict;
+};
+
+static int mem_delete_on(pg_conn *c, void *arg)
+{
+	struct mem_delete_args *a = arg;
 	char now[24], ver[24];
 	snprintf(now, sizeof now, "%lld", (long long)co_clock_now_us());
-	snprintf(ver, sizeof ver, "%lld", (long long)if_match_version);
-	const char *p[] = {ws->s, key, now, ver};
-	pg_conn *c = pg_conn_get(s);
+	snprintf(ver, sizeof ver, "%lld", (long long)a->if_match_version);
+	const char *p[] = {a->ws->s, a->key, now, ver};
 	PGresult *r;
 	int rc = run(c, ST_MEM_DELETE, p, &r);
 	if (rc == CO_OK) {
 		int n = PQntuples(r);
 		PQclear(r);
 		if (n == 0) {
-			rc = diagnose(c, ws, key, now, if_match_version, conflict);
+			co_conflict *conflict = a->conflict;
+			rc = diagnose(c, a->ws, a->key, now, a->if_match_version, conflict);
 			if (conflict->kind == CO_CONFLICT_VERSION &&
-			    (if_match_version == CO_MEM_ANY || conflict->current_version == 0)) {
+			    (a->if_match_version == CO_MEM_ANY || conflict->current_version == 0)) {
 				conflict->kind = CO_CONFLICT_NONE;
 				rc = co_err_set(CO_ENOTFOUND, "key not found");
 			}
 		}
 	}
-	pg_conn_put(s, c);
-	return pg_no_retry(rc);
+	return rc;
+}
+
+static int pg_mem_delete(co_store *base, const co_id *ws, const char *key, int64_t if_match_version,
+			 co_conflict *conflict)
+{
+	struct mem_delete_args a = {ws, key, if_match_version, conflict};
+	return mem_write((pg_store *)base, mem_delete_on, &a);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1071,6 +1114,15 @@ static const co_store_ops pg_ops = {
 	.inbox_claim = pg_inbox_claim,
 	.inbox_ack = pg_inbox_ack,
 	.org_import = pg_org_import,
+	.skill_append = pg_skill_append,
+	.skill_get = pg_skill_get,
+	.skill_versions = pg_skill_versions,
+	.skill_list = pg_skill_list,
+	.usage_add = pg_usage_add,
+	.budget_get = pg_budget_get,
+	.budget_patch = pg_budget_patch,
+	.audit_list = pg_audit_list,
+	.audit_verify = pg_audit_verify,
 	.exec_batched = NULL, /* writes run on the HTTP worker pool */
 };
 

@@ -7,7 +7,9 @@
  *     under the database write lock. Two claimers (threads or processes) therefore never
  *     get the same message: the second one's UPDATE sees the first one's lease.
  *  2. An idempotent enqueue looks the key up and inserts under the same write lock; the
- *     unique (workspace_id, idempotency_key) index backs it.
+ *     unique (workspace_id, idempotency_key) index backs it. A key already used answers
+ *     its first message whatever the budget; otherwise an exceeded budget (budget.h
+ *     note 4, read in the same transaction) refuses the new message: CO_CONFLICT_BUDGET.
  *  3. An ack reads the message and updates it in one write, and in the same transaction
  *     reports a schedule's run outcome (sqlite_sched.c).
  */
@@ -138,9 +140,17 @@ static int op_enqueue(sq_conn *c, void *arg)
 		if (rc != CO_ENOTFOUND)
 			return rc; /* CO_OK: the first message with this key */
 	}
+	co_usec_t now = co_clock_now_us();
+	bool exceeded;
+	if ((rc = sq_budget_exceeded(c, a->ws, now, &exceeded)))
+		return rc;
+	if (exceeded) {
+		a->conflict->kind = CO_CONFLICT_BUDGET;
+		return co_err_set(CO_ECONFLICT, "%s", co_err_msg()); /* names the limit */
+	}
 	co_inbox_msg m = *a->in;
 	m.workspace_id = *a->ws;
-	m.created_at = co_clock_now_us();
+	m.created_at = now;
 	if ((rc = co_id_new(&m.id)) || (rc = sq_inbox_insert(c, &m)))
 		return rc;
 	*a->created = true;

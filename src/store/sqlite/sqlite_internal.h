@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SQ_STMT_MAX 96 /* prepared statements per connection, fixed and dynamic */
+#define SQ_STMT_MAX 160 /* prepared statements per connection, fixed and dynamic */
 
 typedef struct {
 	sqlite3 *db;
@@ -99,6 +99,28 @@ int sq_inbox_claim(co_store *s, const co_id *ws, const co_inbox_claim *c, co_inb
 		   co_conflict *conflict);
 int sq_inbox_ack(co_store *s, const co_id *ws, const co_id *mid, const co_inbox_ack *a,
 		 co_inbox_msg *out, co_conflict *conflict);
+
+/* sqlite_skill.c */
+int sq_skill_append(co_store *s, const co_id *ws, const char *name, const char *body_json,
+		    co_skill_version *out, co_conflict *conflict);
+int sq_skill_get(co_store *s, const co_id *ws, const char *name, int64_t seq, co_skill_version *out);
+int sq_skill_versions(co_store *s, const co_id *ws, const char *name, const co_skill_page *p,
+		      co_skill_version_list *out);
+int sq_skill_list(co_store *s, const co_id *ws, const co_skill_filter *f, co_skill_list *out);
+
+/* sqlite_budget.c */
+int sq_usage_add(co_store *s, const co_id *ws, const co_usage *u, co_conflict *conflict);
+int sq_budget_get(co_store *s, const co_id *ws, co_budget *out);
+int sq_budget_patch(co_store *s, const co_id *ws, const co_budget_patch *p, co_budget *out,
+		    co_conflict *conflict);
+/* In the caller's transaction: is workspace ws's budget exceeded at now? (inbox enqueue) */
+int sq_budget_exceeded(sq_conn *c, const co_id *ws, co_usec_t now, bool *exceeded);
+
+/* sqlite_audit.c */
+int sq_audit_list(co_store *s, const co_audit_filter *f, co_audit_list *out);
+int sq_audit_verify(co_store *s, co_audit_verify *out);
+/* In the caller's (write) transaction: appends a record for entry e after the newest. */
+int sq_audit_append(sq_conn *c, const co_audit_entry *e);
 
 /* sqlite_org.c */
 int sq_org_import(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);

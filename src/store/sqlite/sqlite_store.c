@@ -388,6 +388,9 @@ typedef struct sq_op {
 	char msg[CO_ERR_MSG_MAX]; /* the writer thread's error message, carried back */
 	sem_t done;
 	co_store_task *task; /* set for exec_batched ops: done via task->done, not sem */
+	/* The caller's current audit entry (core/audit.h note 1), captured on its thread by
+	 * sq_write: the writer appends its record in the op's savepoint. NULL: not audited. */
+	const co_audit_entry *audit;
 	struct sq_op *next;
 } sq_op;
 
@@ -501,7 +504,12 @@ static void run_batch(sq_store *s, sq_op **ops, int n)
 			continue;
 		}
 		co_err_set(CO_OK, "%s", "");
-		op_finish(op, op->fn(c, op->arg));
+		int op_rc = op->fn(c, op->arg);
+		/* Audited: the record joins the op's savepoint (or, alone in the batch, its
+		 * transaction), so a failed append fails the op and rolls it back. */
+		if (op_rc == CO_OK && op->audit)
+			op_rc = sq_audit_append(c, op->audit);
+		op_finish(op, op_rc);
 		if (sqlite3_get_autocommit(c->db)) {
 			/* SQLite rolled the whole transaction back: nothing of this batch holds. */
 			rc = co_err_set(CO_EUNAVAIL, "the write transaction was aborted: %s",
@@ -707,7 +715,9 @@ static void *writer_main(void *arg)
 }
 
 /* fn(arg) called on the writer thread itself (from a task): run it in a nested savepoint
- * of the current batch transaction. */
+ * of the current batch transaction. If the task made an audit entry current on this
+ * thread (the HTTP layer does for a mutation), a successful fn appends its record in the
+ * same savepoint; a failed append rolls fn back and is the call's result. */
 static int sq_write_inline(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 {
 	sq_conn *c = &s->wconn;
@@ -717,6 +727,9 @@ static int sq_write_inline(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 	if (rc)
 		return rc;
 	rc = fn(c, arg);
+	const co_audit_entry *audit = co_audit_get();
+	if (rc == CO_OK && audit && !sqlite3_get_autocommit(c->db))
+		rc = sq_audit_append(c, audit);
 	if (sqlite3_get_autocommit(c->db)) /* aborted: run_batch fails the whole batch */
 		return rc ? rc : co_err_set(CO_EUNAVAIL, "the write transaction was aborted");
 	if (rc) {
@@ -769,12 +782,13 @@ static int sq_exec_batched(co_store *base, co_store_task *t)
 
 /* Queues fn(arg) for the writer and waits for its result. The error message set by fn
  * on the writer thread is re-set on the calling thread. On the writer thread itself (a
- * task's store call) it runs inline instead. */
+ * task's store call) it runs inline instead. The caller's current audit entry goes with
+ * the op (store.h note 6): the writer appends its record if fn succeeds. */
 int sq_write(sq_store *s, int (*fn)(sq_conn *, void *), void *arg)
 {
 	if (tl_writer_of == s)
 		return sq_write_inline(s, fn, arg);
-	sq_op op = {.fn = fn, .arg = arg};
+	sq_op op = {.fn = fn, .arg = arg, .audit = co_audit_get()};
 	if (sem_init(&op.done, 0, 0) != 0)
 		return co_err_set(CO_EINTERNAL, "sem_init failed");
 	pthread_mutex_lock(&s->qmu);
@@ -1457,6 +1471,15 @@ static const co_store_ops sq_ops = {
 	.inbox_claim = sq_inbox_claim,
 	.inbox_ack = sq_inbox_ack,
 	.org_import = sq_org_import,
+	.skill_append = sq_skill_append,
+	.skill_get = sq_skill_get,
+	.skill_versions = sq_skill_versions,
+	.skill_list = sq_skill_list,
+	.usage_add = sq_usage_add,
+	.budget_get = sq_budget_get,
+	.budget_patch = sq_budget_patch,
+	.audit_list = sq_audit_list,
+	.audit_verify = sq_audit_verify,
 	.exec_batched = sq_exec_batched,
 };
 

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS skill_versions;
+DROP TABLE IF EXISTS skills;
