@@ -80,8 +80,12 @@ static int read_amount(json_t *v, int f, const char *what, int64_t *out)
 		return co_err_set(CO_EINVAL, "%s must be a finite number", what);
 	if (d < 0 || d > cap)
 		return co_err_set(CO_EINVAL, "%s must be between 0 and %.0f", what, cap);
-	/* 0 ≤ d × 1e6 ≤ 1e15 < 2^53: the conversion is defined and exact enough (note 2). */
+	/* 0 ≤ d × 1e6 ≤ 1e15 < 2^53: the conversion is defined and exact enough (note 2). A
+	 * non-zero amount never rounds to nothing: many tiny events must still add up to
+	 * something a limit can see, so they count as at least one unit. */
 	*out = (int64_t)(d * (double)MICRO + 0.5);
+	if (*out == 0 && d > 0)
+		*out = 1;
 	return CO_OK;
 }
 

@@ -7,7 +7,8 @@
  *     add is counted. The budget is the sum of the events of the rolling window: those with
  *     at > now − CO_BUDGET_WINDOW_US. An event exactly 7 days old is out.
  *  2. Exact sums: seconds are kept as integer microseconds and cost as integer micro-USD
- *     (1e-6 $), rounded to nearest at parse; tokens are integers. So the total is exactly
+ *     (1e-6 $), rounded to nearest at parse — but a non-zero amount below half a unit
+ *     counts as one unit, so tiny events cannot slip under a limit; tokens are integers. So the total is exactly
  *     the sum of the adds, whatever their order. JSON shows seconds and cost_usd as numbers
  *     (µs / 1e6).
  *  3. Validation happens before any storage is touched: every given field must be a JSON

@@ -60,6 +60,7 @@ struct co_http_req {
 	int nhdr;
 	char request_id[65];
 	char actor[65]; /* who the audit log names: X-Colony-Actor if sane, else "anonymous" */
+	char *audit_detail; /* a mutation route's audit detail (its body's digest), or NULL */
 	co_usec_t t_start;
 	co_http_req *next_queued;
 	co_store_task task; /* when the store's executor runs this request */
@@ -393,27 +394,19 @@ bool co_req_id_or_reply(co_http_req *r, int param, co_id *out)
 /* Worker pool                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
-/* Runs the route's handler. A mutation route's store writes are audited: its entry is
- * made current for this thread while the handler runs (core/audit.h note 1). */
+/* Runs the route's handler. A mutation route's store writes are audited: its entry
+ * (detail made by dispatch, on the event thread) is current for this thread while the
+ * handler runs (core/audit.h note 1). */
 static void run_handler(co_http_req *r)
 {
-	char *detail = NULL;
-	if (r->route->audit) {
-		detail = co_audit_detail(r->method, r->path, r->body, r->body_len);
-		if (!detail) {
-			co_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
-			return;
-		}
-	}
 	co_audit_entry entry = {.actor = r->actor,
 				.action = r->route->audit,
 				.target = r->path,
-				.detail_json = detail};
-	if (detail)
+				.detail_json = r->audit_detail};
+	if (r->audit_detail)
 		co_audit_set(&entry);
 	r->route->fn(r);
 	co_audit_set(NULL);
-	free(detail);
 	if (!r->resp)
 		co_reply_error(r, 500, "internal", NULL, "handler set no reply");
 }
@@ -587,6 +580,12 @@ static enum MHD_Result dispatch(co_http_req *r)
 	 * not on the store's writer thread, which is the serial part of every write. */
 	if ((r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r))
 		return send_reply(r);
+	/* So is the audit detail: hashing a body is no work for the writer thread. */
+	if (r->route->audit &&
+	    !(r->audit_detail = co_audit_detail(r->method, r->path, r->body, r->body_len))) {
+		co_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
+		return send_reply(r);
+	}
 	/* Writes always leave the event thread; reads too when the store's reads block. */
 	if ((r->route->flags & (CO_ROUTE_BLOCKING | CO_ROUTE_WORKER)) ||
 	    !(r->srv->store->ops->flags & CO_STORE_READS_INLINE)) {
@@ -745,6 +744,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r->body);
 	free(r->path);
 	free(r->decoded);
+	free(r->audit_detail);
 	co_buf_free(&r->allow);
 	free(r->resp);
 	for (int i = 0; i < r->nhdr; i++) {

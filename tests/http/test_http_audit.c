@@ -458,7 +458,8 @@ static void test_list_filters_and_paging(void **state)
 	/* bad parameters */
 	const char *bad[] = {"/audit?since=yesterday", "/audit?until=2026-13-01T00:00:00Z",
 			     "/audit?after=-1", "/audit?after=x", "/audit?limit=0",
-			     "/audit?limit=1001", "/audit?actor=", NULL};
+			     "/audit?limit=1001", "/audit?actor=", "/audit?target=%FF",
+			     "/audit?actor=a%0Ab", "/audit?action=%C3", NULL};
 	for (int i = 0; bad[i]; i++)
 		th_expect_error(th_req(cl, "GET", bad[i], NULL, NULL), 400, NULL);
 }

@@ -275,12 +275,14 @@ static void test_shape_and_exact_sums(void **state)
 	assert_true(json_real_value(json_object_get(r.json, "seconds_used")) == 4.5);
 	th_resp_free(&r);
 
-	/* Any one field is enough; micro-units and below round to nearest. */
+	/* Any one field is enough; amounts round to the nearest micro-unit, but a non-zero
+	 * one never to nothing (tiny events must add up against a limit). */
 	add_ok(w, "{\"cost_usd\":0.0000004}");
 	add_ok(w, "{\"cost_usd\":0.0000006}");
+	add_ok(w, "{\"cost_usd\":0.0000014}");
 	add_ok(w, "{\"seconds\":2}");
 	add_ok(w, "{\"output_tokens\":0}");
-	expect_used(w, 6500000, 300, 150, 300001);
+	expect_used(w, 6500000, 300, 150, 300003);
 }
 
 /* ---- validation ------------------------------------------------------------------------------ */

@@ -206,6 +206,11 @@ static void test_core_rules(void **state)
 		    u.input_tokens == 1000000000000LL);
 	assert_int_equal(parse_usage_text("{\"cost_usd\":0.0000005}", &u), CO_OK); /* rounds up */
 	assert_true(u.cost_micro_usd == 1);
+	/* below half a unit: still one unit, never nothing (20 of them must reach a limit) */
+	assert_int_equal(parse_usage_text("{\"cost_usd\":0.00000049,\"seconds\":1e-320}", &u), CO_OK);
+	assert_true(u.cost_micro_usd == 1 && u.seconds_us == 1);
+	assert_int_equal(parse_usage_text("{\"cost_usd\":0,\"seconds\":0.0}", &u), CO_OK);
+	assert_true(u.cost_micro_usd == 0 && u.seconds_us == 0);
 
 	expect_usage_refused("{}", "at least one");
 	expect_usage_refused("{\"other\":1}", "at least one");
