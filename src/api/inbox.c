@@ -23,16 +23,7 @@ static void reply_msg(co_http_req *r, unsigned status, const co_inbox_msg *m)
 
 static void reply_list(co_http_req *r, const co_inbox_list *l)
 {
-	co_buf b;
-	co_buf_init(&b);
-	co_buf_putc(&b, '[');
-	for (size_t i = 0; i < l->n; i++) {
-		if (i)
-			co_buf_putc(&b, ',');
-		co_inbox_to_json(&l->items[i], &b);
-	}
-	co_buf_putc(&b, ']');
-	co_reply_json(r, 200, &b);
+	CO_REPLY_LIST(r, l->items, l->n, co_inbox_to_json);
 }
 
 static void reply_inbox_error(co_http_req *r, int rc, const co_conflict *c)

@@ -105,16 +105,7 @@ void api_sched_list(co_http_req *r)
 	co_sched_list list = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), sched_list, &ws, &p, &list);
 	if (rc == CO_OK) {
-		co_buf b;
-		co_buf_init(&b);
-		co_buf_putc(&b, '[');
-		for (size_t i = 0; i < list.n; i++) {
-			if (i)
-				co_buf_putc(&b, ',');
-			co_sched_to_json(&list.items[i], &b);
-		}
-		co_buf_putc(&b, ']');
-		co_reply_json(r, 200, &b);
+		CO_REPLY_LIST(r, list.items, list.n, co_sched_to_json);
 	} else {
 		co_reply_store_error(r, rc);
 	}
@@ -206,16 +197,7 @@ void api_sched_history(co_http_req *r)
 	co_sched_run_list list = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), sched_history, &ws, &sid, &p, &list);
 	if (rc == CO_OK) {
-		co_buf b;
-		co_buf_init(&b);
-		co_buf_putc(&b, '[');
-		for (size_t i = 0; i < list.n; i++) {
-			if (i)
-				co_buf_putc(&b, ',');
-			co_sched_run_to_json(&list.items[i], &b);
-		}
-		co_buf_putc(&b, ']');
-		co_reply_json(r, 200, &b);
+		CO_REPLY_LIST(r, list.items, list.n, co_sched_run_to_json);
 	} else {
 		co_reply_store_error(r, rc);
 	}

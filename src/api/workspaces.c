@@ -132,16 +132,7 @@ void api_ws_list(co_http_req *r)
 		co_ws_list_clear(&list);
 		return;
 	}
-	co_buf b;
-	co_buf_init(&b);
-	co_buf_putc(&b, '[');
-	for (size_t i = 0; i < list.n; i++) {
-		if (i)
-			co_buf_putc(&b, ',');
-		co_ws_to_json(&list.items[i], &b);
-	}
-	co_buf_putc(&b, ']');
-	co_reply_json(r, 200, &b);
+	CO_REPLY_LIST(r, list.items, list.n, co_ws_to_json);
 	co_ws_list_clear(&list);
 }
 

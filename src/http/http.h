@@ -100,6 +100,22 @@ const char *co_req_body(co_http_req *r, size_t *len);
 
 /* Replies `status` with the JSON in b (taken; b is left empty). */
 void co_reply_json(co_http_req *r, unsigned status, co_buf *b);
+/* Replies 200 with the JSON array of items[0..n), each written by to_json(&items[i], buf)
+ * (a typed *_to_json of the core). A macro so that to_json keeps its own item type. */
+#define CO_REPLY_LIST(r, items, n, to_json)                                                  \
+	do {                                                                                 \
+		co_buf list_b_;                                                              \
+		co_buf_init(&list_b_);                                                       \
+		co_buf_putc(&list_b_, '[');                                                  \
+		for (size_t list_i_ = 0; list_i_ < (n); list_i_++) {                         \
+			if (list_i_)                                                         \
+				co_buf_putc(&list_b_, ',');                                  \
+			to_json(&(items)[list_i_], &list_b_);                                \
+		}                                                                            \
+		co_buf_putc(&list_b_, ']');                                                  \
+		co_reply_json((r), 200, &list_b_);                                           \
+	} while (0)
+
 /* Replies `status` (204) with no body. */
 void co_reply_empty(co_http_req *r, unsigned status);
 /* Did the request carry a body? (For routes whose body is optional.) */
