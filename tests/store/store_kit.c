@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,4 +108,35 @@ void kit_get_sched(const co_id *ws, const co_id *sid, co_schedule *out)
 	int rc = CALL(sched_get, ws, sid, out);
 	if (rc)
 		fail_msg("get schedule %s: %d %s", sid->s, rc, co_err_msg());
+}
+
+long long kit_rows_of(const char *table, const co_id *ws)
+{
+	char sql[160];
+	long long n = -1;
+	if (is_sqlite) {
+		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE workspace_id = ?1", table);
+		sqlite3 *db;
+		assert_int_equal(sqlite3_open_v2(url, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		sqlite3_stmt *q;
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+		sqlite3_bind_text(q, 1, ws->s, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+	} else {
+		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE workspace_id = $1::uuid", table);
+		PGconn *c = PQconnectdb(url);
+		assert_int_equal(PQstatus(c), CONNECTION_OK);
+		const char *p[] = {ws->s};
+		PGresult *r = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK)
+			n = atoll(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		PQfinish(c);
+	}
+	if (n < 0)
+		fail_msg("cannot count %s", table);
+	return n;
 }

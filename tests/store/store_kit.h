@@ -36,6 +36,9 @@ co_id kit_mk_root(const char *name);
 void kit_rm_ws(const co_id *ws);
 /* A well-formed id that names nothing. */
 co_id kit_absent_id(void);
+/* COUNT(*) of `table` rows of workspace ws (column workspace_id), read in the database
+ * itself (its own connection), not through the store. Fails the test if it cannot. */
+long long kit_rows_of(const char *table, const co_id *ws);
 /* The schedule sid of workspace ws, which must exist. */
 void kit_get_sched(const co_id *ws, const co_id *sid, co_schedule *out);
 

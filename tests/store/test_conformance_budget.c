@@ -97,40 +97,7 @@ static co_budget patch(const co_id *ws, co_budget_patch p)
 
 static const char *const tables[] = {"usage_events", "budget_limits"};
 
-/* Rows of `table` (usage_events or budget_limits) of workspace ws, counted in the
- * database itself. */
-static long long rows_in_db(const char *table, const co_id *ws)
-{
-	char sql[160];
-	long long n = -1;
-	if (is_sqlite) {
-		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE workspace_id = ?1", table);
-		sqlite3 *db;
-		assert_int_equal(sqlite3_open_v2(url, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-		sqlite3_stmt *q;
-		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-		sqlite3_bind_text(q, 1, ws->s, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			n = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-		sqlite3_close(db);
-	} else {
-		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE workspace_id = $1::uuid", table);
-		PGconn *c = PQconnectdb(url);
-		assert_int_equal(PQstatus(c), CONNECTION_OK);
-		const char *p[] = {ws->s};
-		PGresult *r = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			n = atoll(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		PQfinish(c);
-	}
-	if (n < 0)
-		fail_msg("cannot count %s", table);
-	return n;
-}
-
-static long long events_in_db(const co_id *ws) { return rows_in_db(tables[0], ws); }
+static long long events_in_db(const co_id *ws) { return kit_rows_of(tables[0], ws); }
 
 static int enqueue(const co_id *ws, const char *key, co_inbox_msg *out, bool *created,
 		   co_conflict *c)
@@ -805,7 +772,7 @@ static void test_concurrent_patches_all_survive(void **state)
 		expect_limits(&b, all, round_value(round, 0), round_value(round, 1), round_value(round, 2),
 			      round_value(round, 3));
 	}
-	assert_int_equal(rows_in_db(tables[1], &r.ws), 1);
+	assert_int_equal(kit_rows_of(tables[1], &r.ws), 1);
 	kit_rm_ws(&r.ws);
 }
 
@@ -846,8 +813,8 @@ static void test_purge_removes_rows(void **state)
 	assert_int_equal(CALL(budget_get, &top, &b), CO_ENOTFOUND);
 	assert_int_equal(CALL(budget_get, &child, &b), CO_ENOTFOUND);
 	for (int t = 0; t < 2; t++) {
-		assert_int_equal(rows_in_db(tables[t], &top), 0);
-		assert_int_equal(rows_in_db(tables[t], &child), 0);
+		assert_int_equal(kit_rows_of(tables[t], &top), 0);
+		assert_int_equal(kit_rows_of(tables[t], &child), 0);
 	}
 
 	/* A live workspace purged at once. */
@@ -856,8 +823,8 @@ static void test_purge_removes_rows(void **state)
 	patch(&ws, mk_patch(CO_LIMIT_COST, CO_LIMIT_COST, usage(0, 0, 0, 9)));
 	assert_int_equal(CALL(ws_delete, &ws, &o, &ids, &c), CO_OK);
 	co_id_list_clear(&ids);
-	assert_int_equal(rows_in_db(tables[0], &ws), 0);
-	assert_int_equal(rows_in_db(tables[1], &ws), 0);
+	assert_int_equal(kit_rows_of(tables[0], &ws), 0);
+	assert_int_equal(kit_rows_of(tables[1], &ws), 0);
 }
 
 int main(int argc, char **argv)

@@ -67,36 +67,6 @@ static bool db_exec(const char *sql)
 	return ok;
 }
 
-/* COUNT(*) of `table` rows of workspace ws (column workspace_id). */
-static long long rows_of(const char *table, const co_id *ws)
-{
-	char sql[160];
-	long long n = -1;
-	if (is_sqlite) {
-		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE workspace_id = ?1", table);
-		sqlite3 *db;
-		assert_int_equal(sqlite3_open_v2(url, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-		sqlite3_stmt *q;
-		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-		sqlite3_bind_text(q, 1, ws->s, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			n = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-		sqlite3_close(db);
-	} else {
-		snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE workspace_id = $1::uuid", table);
-		PGconn *c = PQconnectdb(url);
-		assert_int_equal(PQstatus(c), CONNECTION_OK);
-		const char *p[] = {ws->s};
-		PGresult *r = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			n = atoll(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		PQfinish(c);
-	}
-	return n;
-}
-
 /* ---- helpers --------------------------------------------------------------------------- */
 
 /* Appends body to skill `name` of ws, asserting success; returns the seq. */
@@ -214,8 +184,8 @@ static void test_numbering_shape_get(void **state)
 	assert_int_equal(append_ok(&ws, "d\xc3\xa9ploy \xe2\x9c\x93", "2"), 2);
 	expect_versions_n_to_1(&ws, "deploy", 7);
 	expect_versions_n_to_1(&ws, "d\xc3\xa9ploy \xe2\x9c\x93", 2);
-	assert_int_equal(rows_of("skill_versions", &ws), 7 + 1 + 1 + 2);
-	assert_int_equal(rows_of("skills", &ws), 4);
+	assert_int_equal(kit_rows_of("skill_versions", &ws), 7 + 1 + 1 + 2);
+	assert_int_equal(kit_rows_of("skills", &ws), 4);
 }
 
 /* ---- lists and paging ---------------------------------------------------------------------- */
@@ -374,9 +344,9 @@ static void test_absent_and_removed_workspace(void **state)
 		co_skill_version_clear(&v);
 		co_conflict_clear(&c);
 	}
-	assert_int_equal(rows_of("skill_versions", &ws), 2);
-	assert_int_equal(rows_of("skills", &ws), 1);
-	assert_int_equal(rows_of("skill_versions", &child), 1);
+	assert_int_equal(kit_rows_of("skill_versions", &ws), 2);
+	assert_int_equal(kit_rows_of("skills", &ws), 1);
+	assert_int_equal(kit_rows_of("skill_versions", &child), 1);
 
 	/* still readable */
 	expect_versions_n_to_1(&ws, "s", 2);
@@ -556,7 +526,7 @@ static void test_race_one_skill_exact_numbers(void **state)
 	assert_int_equal(expect_exactly_1_to_n(r.far_seq, "far"), N_THREADS / 4 * ROUNDS);
 	expect_versions_n_to_1(&r.ws2, "hot", N_THREADS / 4 * ROUNDS);
 	expect_bodies_match(&r.ws2, "hot", r.far_seq);
-	assert_int_equal(rows_of("skill_versions", &r.ws),
+	assert_int_equal(kit_rows_of("skill_versions", &r.ws),
 			 N_THREADS * ROUNDS + 1 + N_THREADS / 2 * ROUNDS);
 }
 
@@ -623,7 +593,7 @@ static void test_race_with_removal(void **state)
 	int64_t n = expect_exactly_1_to_n(r.hot_seq, "h");
 	if (n > 0)
 		expect_versions_n_to_1(&r.ws, "h", n);
-	assert_int_equal(rows_of("skill_versions", &r.ws), n);
+	assert_int_equal(kit_rows_of("skill_versions", &r.ws), n);
 	/* nothing can land now */
 	co_skill_version v = {0};
 	co_conflict c = {0};
@@ -709,10 +679,10 @@ static void test_purge_deletes_skills(void **state)
 	assert_int_equal(ids.n, 2);
 	co_id_list_clear(&ids);
 	co_conflict_clear(&c);
-	assert_int_equal(rows_of("skills", &ws), 0);
-	assert_int_equal(rows_of("skill_versions", &ws), 0);
-	assert_int_equal(rows_of("skills", &child), 0);
-	assert_int_equal(rows_of("skill_versions", &child), 0);
+	assert_int_equal(kit_rows_of("skills", &ws), 0);
+	assert_int_equal(kit_rows_of("skill_versions", &ws), 0);
+	assert_int_equal(kit_rows_of("skills", &child), 0);
+	assert_int_equal(kit_rows_of("skill_versions", &child), 0);
 	co_skill_filter f = {.limit = 10};
 	co_skill_list l = {0};
 	assert_int_equal(CALL(skill_list, &ws, &f, &l), CO_ENOTFOUND);
@@ -726,7 +696,7 @@ static void test_purge_deletes_skills(void **state)
 	assert_int_equal(CALL(ws_delete, &ws2, &o, &ids, &c), CO_OK);
 	co_id_list_clear(&ids);
 	co_conflict_clear(&c);
-	assert_int_equal(rows_of("skill_versions", &ws2), 0);
+	assert_int_equal(kit_rows_of("skill_versions", &ws2), 0);
 }
 
 /* ---- errors propagate (seed 003) ------------------------------------------------------------ */
