@@ -1,20 +1,24 @@
 /*
  * colonyd.c — the colony server: flags, storage, HTTP, signals.
  *
- * Start-up order: parse flags → open the store (migrates) → start the scheduler → start
+ * Start-up order: parse flags → load (or make) the admin token and the secrets key →
+ * open the store (migrates) → start the scheduler → start
  * HTTP → wait for SIGTERM/SIGINT → graceful stop (stop claiming schedule slots, stop
  * accepting, finish in-flight requests, end webhook delivery, close the store). Signals are blocked in every thread and taken by sigwait() in main, so no
  * handler runs in a random thread. `--verify-audit` instead opens the store, checks the
  * audit log's hash chain, prints the outcome and exits (0 valid, 1 broken, 2 unreadable).
  */
 #include "api/api.h"
+#include "core/auth.h"
 #include "core/err.h"
+#include "core/secret.h"
 #include "core/tz.h"
 #include "core/validate.h"
 #include "sched/scheduler.h"
 #include "store/store.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -45,6 +49,19 @@ static void usage(FILE *f)
 		"  --webhook-timeout-ms N  limit of one webhook POST (default 10000)\n"
 		"  --test-clock-file PATH  TESTS ONLY: \"now\" is the integer of microseconds since\n"
 		"                       the epoch in PATH, when it exists (moves time for tests)\n"
+		"  --dev                no auth: every caller is admin; only with a loopback --listen\n"
+		"  --admin-token-file PATH  where the admin token is kept when COLONY_ADMIN_TOKEN is\n"
+		"                       not set (default: beside the SQLite file, DB.admin-token;\n"
+		"                       ./colony.admin-token with PostgreSQL); made 0600 if absent\n"
+		"  --secrets-key-file PATH  the secrets key when COLONY_SECRETS_KEY is not set\n"
+		"                       (default DB.secrets-key, or ./colony.secrets-key); made 0600\n"
+		"  --rate-limit N       requests per second per workspace token (default 100; 0 = off)\n"
+		"  --rate-burst N       requests a token may make at once (default 2 x --rate-limit)\n"
+		"  --request-timeout S  a request's headers and body must arrive within S seconds\n"
+		"                       (default 30); slower clients are cut off\n"
+		"  --idle-timeout S     close keep-alive connections idle for S seconds (default 60)\n"
+		"  --max-header-bytes N request line and headers (default 16384; larger: 431)\n"
+		"  --max-url-bytes N    request target (default 8192; longer: 414)\n"
 		"  --verify-audit       do not serve: open the --db store, verify the audit log's\n"
 		"                       hash chain and exit 0 (\"audit chain valid: N records\"),\n"
 		"                       1 (\"audit chain broken at seq S (id …): reason\") or 2 (the\n"
@@ -105,6 +122,93 @@ static co_usec_t test_clock(void)
 	return co_parse_i64(buf, 1, INT64_MAX, &v) ? 0 : v;
 }
 
+/* The default path of a key file: beside a SQLite database, else in the working
+ * directory (PostgreSQL). */
+static void default_key_path(const char *db, const char *suffix, char *out, size_t cap)
+{
+	if (strstr(db, "://") || strchr(db, '='))
+		snprintf(out, cap, "./colony.%s", suffix);
+	else
+		snprintf(out, cap, "%s.%s", db, suffix);
+}
+
+/* The admin token's hash (auth.h note 4): from COLONY_ADMIN_TOKEN, else from the file
+ * (made with a fresh token if absent, and its path said once). CO_OK or an error. */
+static int load_admin_token(const char *db, const char *file, char *hash_hex)
+{
+	const char *env = getenv("COLONY_ADMIN_TOKEN");
+	if (env && *env) {
+		if (!co_admin_token_valid(env))
+			return co_err_set(CO_EINVAL, "COLONY_ADMIN_TOKEN must be %d..%d printable "
+					  "characters without spaces", CO_ADMIN_TOKEN_MIN,
+					  CO_ADMIN_TOKEN_MAX);
+		co_token_hash_hex(env, hash_hex);
+		fprintf(stderr, "{\"level\":\"info\",\"msg\":\"admin token from "
+				"COLONY_ADMIN_TOKEN\"}\n");
+		return CO_OK;
+	}
+	char path[4096], fresh[CO_ADMIN_TOKEN_FRESH_LEN + 1], tok[CO_ADMIN_TOKEN_MAX + 2];
+	if (file)
+		snprintf(path, sizeof path, "%s", file);
+	else
+		default_key_path(db, "admin-token", path, sizeof path);
+	co_admin_token_fresh(fresh);
+	bool created;
+	int rc = co_keyfile_load_or_create(path, fresh, tok, sizeof tok, &created);
+	sodium_memzero(fresh, sizeof fresh);
+	if (rc)
+		return rc;
+	if (!co_admin_token_valid(tok)) {
+		sodium_memzero(tok, sizeof tok);
+		return co_err_set(CO_EINVAL, "%s does not hold a valid admin token", path);
+	}
+	co_token_hash_hex(tok, hash_hex);
+	sodium_memzero(tok, sizeof tok);
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_puts(&b, "{\"level\":\"info\",\"msg\":");
+	co_buf_json_cstr(&b, created ? "admin token written (mode 0600)" : "admin token from file");
+	co_buf_puts(&b, ",\"path\":");
+	co_buf_json_cstr(&b, path);
+	co_buf_puts(&b, "}\n");
+	if (co_buf_ok(&b))
+		fputs(b.data, stderr);
+	co_buf_free(&b);
+	return CO_OK;
+}
+
+/* The secrets key (secret.h note 1): COLONY_SECRETS_KEY, else the key file (made with a
+ * fresh key if absent). CO_OK or an error. */
+static int load_secrets_key(const char *db, const char *file)
+{
+	unsigned char key[CO_SECRET_KEY_LEN];
+	const char *env = getenv("COLONY_SECRETS_KEY");
+	int rc;
+	if (env && *env) {
+		rc = co_secret_key_parse(env, key);
+		if (rc)
+			return co_err_set(rc, "COLONY_SECRETS_KEY: %s", co_err_msg());
+	} else {
+		char path[4096], fresh[2 * CO_SECRET_KEY_LEN + 1], text[256];
+		if (file)
+			snprintf(path, sizeof path, "%s", file);
+		else
+			default_key_path(db, "secrets-key", path, sizeof path);
+		co_secret_key_fresh_hex(fresh);
+		bool created;
+		rc = co_keyfile_load_or_create(path, fresh, text, sizeof text, &created);
+		sodium_memzero(fresh, sizeof fresh);
+		if (rc == CO_OK && (rc = co_secret_key_parse(text, key)))
+			rc = co_err_set(rc, "%s: %s", path, co_err_msg());
+		sodium_memzero(text, sizeof text);
+		if (rc)
+			return rc;
+	}
+	rc = co_secret_set_key(key);
+	sodium_memzero(key, sizeof key);
+	return rc;
+}
+
 static int int_flag(const char *name, const char *v, int64_t min, int64_t max, int64_t *out)
 {
 	if (co_parse_i64(v, min, max, out)) {
@@ -120,7 +224,10 @@ int main(int argc, char **argv)
 	int64_t threads = 0, workers = 64, max_body = (int64_t)co_limits_current.max_body, pg_pool = 16;
 	int64_t sched_interval = 1000, webhook_timeout = 10000;
 	int64_t max_import_body = (int64_t)co_limits_current.max_import_body;
-	bool request_log = true, scheduler = true, verify = false;
+	bool request_log = true, scheduler = true, verify = false, dev = false;
+	const char *admin_token_file = NULL, *secrets_key_file = NULL;
+	int64_t rate_limit = 100, rate_burst = 0, request_timeout = 30, idle_timeout = 60;
+	int64_t max_header = 16384, max_url = 8192;
 	static const struct option opts[] = {
 		{"listen", required_argument, 0, 'l'},   {"db", required_argument, 0, 'd'},
 		{"threads", required_argument, 0, 't'},  {"workers", required_argument, 0, 'w'},
@@ -133,6 +240,15 @@ int main(int argc, char **argv)
 		{"test-clock-file", required_argument, 0, 'C'},
 		{"max-import-body", required_argument, 0, 'I'},
 		{"verify-audit", no_argument, 0, 'A'},
+		{"dev", no_argument, 0, 'D'},
+		{"admin-token-file", required_argument, 0, 'T'},
+		{"secrets-key-file", required_argument, 0, 'K'},
+		{"rate-limit", required_argument, 0, 'R'},
+		{"rate-burst", required_argument, 0, 'U'},
+		{"request-timeout", required_argument, 0, 'O'},
+		{"idle-timeout", required_argument, 0, 'E'},
+		{"max-header-bytes", required_argument, 0, 'H'},
+		{"max-url-bytes", required_argument, 0, 'L'},
 		{"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
 	};
 	int c;
@@ -173,6 +289,33 @@ int main(int argc, char **argv)
 			break;
 		case 'C': test_clock_path = optarg; break;
 		case 'A': verify = true; break;
+		case 'D': dev = true; break;
+		case 'T': admin_token_file = optarg; break;
+		case 'K': secrets_key_file = optarg; break;
+		case 'R':
+			if (int_flag("--rate-limit", optarg, 0, 1000000, &rate_limit))
+				return 2;
+			break;
+		case 'U':
+			if (int_flag("--rate-burst", optarg, 1, 10000000, &rate_burst))
+				return 2;
+			break;
+		case 'O':
+			if (int_flag("--request-timeout", optarg, 1, 3600, &request_timeout))
+				return 2;
+			break;
+		case 'E':
+			if (int_flag("--idle-timeout", optarg, 1, 86400, &idle_timeout))
+				return 2;
+			break;
+		case 'H':
+			if (int_flag("--max-header-bytes", optarg, 1024, 1 << 20, &max_header))
+				return 2;
+			break;
+		case 'L':
+			if (int_flag("--max-url-bytes", optarg, 256, 1 << 20, &max_url))
+				return 2;
+			break;
 		case 'V': printf("colonyd %s\n", COLONY_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -189,6 +332,12 @@ int main(int argc, char **argv)
 	co_limits_current.max_import_body = (size_t)max_import_body;
 	if (test_clock_path)
 		co_clock_set_source(test_clock);
+	char admin_hash[CO_TOKEN_HASH_HEX + 1] = "";
+	if (co_auth_init() || (!dev && load_admin_token(db, admin_token_file, admin_hash)) ||
+	    load_secrets_key(db, secrets_key_file)) {
+		fprintf(stderr, "colonyd: %s\n", co_err_msg());
+		return 1;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) { /* before any thread */
 		fprintf(stderr, "colonyd: curl_global_init failed\n");
 		return 1;
@@ -225,6 +374,14 @@ int main(int argc, char **argv)
 		.request_log = request_log,
 		.routes = co_api_routes,
 		.store = store,
+		.auth_off = dev,
+		.admin_hash_hex = admin_hash,
+		.rate_limit = (int)rate_limit,
+		.rate_burst = (int)rate_burst,
+		.request_timeout_s = (int)request_timeout,
+		.idle_timeout_s = (int)idle_timeout,
+		.max_header_bytes = (size_t)max_header,
+		.max_url_bytes = (size_t)max_url,
 	};
 	co_server *srv;
 	if (co_server_start(&cfg, &srv)) {

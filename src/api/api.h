@@ -1,7 +1,7 @@
 /*
  * api.h — the route table: every endpoint colonyd serves, one handler each.
  * Handlers live one file per resource (workspaces.c, memory.c, schedules.c, inbox.c,
- * org.c, skills.c, budget.c, audit.c, health.c).
+ * org.c, skills.c, budget.c, audit.c, tokens.c, secrets.c, health.c).
  */
 #ifndef COLONY_API_H
 #define COLONY_API_H
@@ -50,5 +50,18 @@ void api_budget_patch(co_http_req *r);
 
 void api_audit_list(co_http_req *r);
 void api_audit_verify(co_http_req *r);
+
+void api_token_create(co_http_req *r);
+void api_token_list(co_http_req *r);
+void api_token_revoke(co_http_req *r);
+
+void api_secret_put_global(co_http_req *r);
+void api_secret_list_global(co_http_req *r);
+void api_secret_delete_global(co_http_req *r);
+void api_secret_put(co_http_req *r);
+void api_secret_list(co_http_req *r);
+void api_secret_get(co_http_req *r);
+void api_secret_delete(co_http_req *r);
+void api_secret_values(co_http_req *r);
 
 #endif

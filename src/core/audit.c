@@ -172,6 +172,27 @@ int co_audit_verify_step(const co_audit_record *prev, const co_audit_record *r,
 	return CO_OK;
 }
 
+/* {"method","path","request_sha256": hex or null}; with hex NULL also "body":"withheld". */
+static char *detail_json(const char *method, const char *path, const char *hex)
+{
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_puts(&b, "{\"method\":");
+	co_buf_json_cstr(&b, method ? method : "");
+	co_buf_puts(&b, ",\"path\":");
+	co_buf_json_cstr(&b, path ? path : "");
+	co_buf_puts(&b, ",\"request_sha256\":");
+	co_buf_json_cstr(&b, hex);
+	if (!hex)
+		co_buf_puts(&b, ",\"body\":\"withheld: it carries a secret\"");
+	co_buf_putc(&b, '}');
+	if (!co_buf_ok(&b)) {
+		co_buf_free(&b);
+		return NULL;
+	}
+	return co_buf_take(&b, NULL);
+}
+
 char *co_audit_detail(const char *method, const char *path, const void *body, size_t body_len)
 {
 	if (!sodium_ready())
@@ -181,20 +202,12 @@ char *co_audit_detail(const char *method, const char *path, const void *body, si
 			   body ? (unsigned long long)body_len : 0);
 	char hex[CO_AUDIT_HASH_HEX + 1];
 	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-	co_buf b;
-	co_buf_init(&b);
-	co_buf_puts(&b, "{\"method\":");
-	co_buf_json_cstr(&b, method ? method : "");
-	co_buf_puts(&b, ",\"path\":");
-	co_buf_json_cstr(&b, path ? path : "");
-	co_buf_puts(&b, ",\"request_sha256\":");
-	co_buf_json_cstr(&b, hex);
-	co_buf_putc(&b, '}');
-	if (!co_buf_ok(&b)) {
-		co_buf_free(&b);
-		return NULL;
-	}
-	return co_buf_take(&b, NULL);
+	return detail_json(method, path, hex);
+}
+
+char *co_audit_detail_withheld(const char *method, const char *path)
+{
+	return detail_json(method, path, NULL);
 }
 
 void co_audit_record_clear(co_audit_record *r)

@@ -106,6 +106,9 @@ int co_audit_verify_step(const co_audit_record *prev, const co_audit_record *r,
 
 /* The detail JSON of note 4 for a request; free() it. NULL on allocation failure. */
 char *co_audit_detail(const char *method, const char *path, const void *body, size_t body_len);
+/* The same for a request whose body carries a secret: no digest (a hash of a short
+ * secret could be guessed), "request_sha256": null and "body": "withheld: …". */
+char *co_audit_detail_withheld(const char *method, const char *path);
 
 void co_audit_record_clear(co_audit_record *r);
 void co_audit_list_clear(co_audit_list *l);

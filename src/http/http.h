@@ -16,6 +16,15 @@
  *     are SPEC §1 JSON {"error", "code", …extra}. A handler sets exactly one reply.
  *  4. Every request gets a request id (the client's X-Request-Id if it is sane, else a
  *     new one), returned as X-Request-Id and written in the one JSON log line per request.
+ *  5. Auth (SPEC §10, §6; core/auth.h). Every route says who may call it (co_access; the
+ *     zero value is admin-only, so a route that forgets is closed). The gate runs after
+ *     routing and before the body is parsed: no or malformed token 401; the admin token
+ *     (hash compared in constant time) reaches everything; a workspace token is looked
+ *     up by prefix in the store (revoked, or its workspace removed: 401), checked against
+ *     the route's rule on the hierarchy (403), and rate limited (429 + Retry-After). The
+ *     store part runs where reads may block: on the event thread for SQLite, on the
+ *     worker for PostgreSQL. The audit actor is the caller's identity: "admin" (or
+ *     "admin:<X-Colony-Actor>"), "token:<token id>", or with --dev X-Colony-Actor.
  *
  * Request lifecycle (co_http_req.state):
  *     RECEIVING --body complete--> inline handler ------------------> REPLIED --> sent
@@ -47,7 +56,22 @@ enum {
 	CO_ROUTE_WORKER = 1 << 2,
 	/* The body may be up to co_limits.max_import_body (an org template), not max_body. */
 	CO_ROUTE_LARGE_BODY = 1 << 3,
+	/* The body carries a secret: its digest is left out of the audit detail (a hash of
+	 * a short secret could be guessed). */
+	CO_ROUTE_SECRET_BODY = 1 << 4,
 };
+
+/* Who may call a route (note 5). The route's first capture (:id) is the workspace the
+ * rule is about; T below is the calling token's workspace. The admin reaches everything. */
+typedef enum {
+	CO_ACCESS_ADMIN = 0, /* the admin token only */
+	CO_ACCESS_PUBLIC,    /* no token needed (GET /health) */
+	CO_ACCESS_OWN,       /* :id is T */
+	CO_ACCESS_RELATED,   /* :id is T, T's sibling, an ancestor or a descendant of T */
+	CO_ACCESS_SUBTREE,   /* :id is T or a descendant of T */
+	CO_ACCESS_BELOW,     /* :id is a strict descendant of T (T's reports, not T) */
+	CO_ACCESS_ANY_TOKEN, /* any valid token; the handler decides (co_req_reach_or_reply) */
+} co_access;
 
 typedef struct {
 	const char *method;  /* "GET", "POST", … */
@@ -57,7 +81,15 @@ typedef struct {
 	/* A mutation's audit action ("memory.put"): its successful store writes append an
 	 * audit record (core/audit.h). NULL for reads. */
 	const char *audit;
+	co_access access; /* note 5 */
 } co_route;
+
+/* Who is calling (note 5). */
+typedef struct {
+	bool admin;         /* the admin token, or --dev */
+	co_id token_id;     /* a workspace token: its id … */
+	co_id workspace_id; /* … and its workspace */
+} co_principal;
 
 typedef struct {
 	const char *listen;      /* "HOST:PORT" */
@@ -67,6 +99,18 @@ typedef struct {
 	bool request_log;        /* one JSON line per request on stderr */
 	const co_route *routes;  /* table, ended by an entry with method NULL */
 	co_store *store;
+	/* auth (note 5) */
+	bool auth_off;              /* --dev: no token needed; every caller is admin */
+	const char *admin_hash_hex; /* co_token_hash_hex of the admin token (required unless
+				     * auth_off) */
+	int rate_limit;             /* requests per second per workspace token; 0 = none */
+	int rate_burst;             /* bucket size (default 2 × rate_limit) */
+	/* hostile clients */
+	int request_timeout_s;      /* a request's headers and body must arrive within this
+				     * (default 30); the connection is closed otherwise */
+	int idle_timeout_s;         /* an idle keep-alive connection is closed (default 60) */
+	size_t max_header_bytes;    /* request line + headers (default 16384): 431 */
+	size_t max_url_bytes;       /* request target (default 8192): 414 */
 } co_server_config;
 
 /* Starts serving. *out is stopped with co_server_stop(). Returns CO_OK or CO_EINVAL /
@@ -83,6 +127,13 @@ void co_server_stop(co_server *srv, int grace_ms);
 /* ---- for handlers ------------------------------------------------------------------- */
 
 co_store *co_req_store(co_http_req *r);
+/* The caller (set by the gate before any handler runs). */
+const co_principal *co_req_principal(co_http_req *r);
+/* May the caller reach workspace ws under `access` (OWN, RELATED, SUBTREE, BELOW;
+ * ADMIN: only the admin)? The admin always may. If not, replies 403 (503 if storage
+ * fails) and returns false. Reads the store (the lineages of ws and of the token's
+ * workspace). */
+bool co_req_reach_or_reply(co_http_req *r, const co_id *ws, co_access access);
 /* The i-th ':' capture of the route pattern (percent-decoded), or NULL. */
 const char *co_req_param(co_http_req *r, int i);
 /* A query argument, or NULL. */

@@ -3,7 +3,9 @@
  * See http.h for the design notes and the request lifecycle.
  */
 #include "http.h"
+#include "ratelimit.h"
 #include "../core/audit.h"
+#include "../core/auth.h"
 #include "../core/err.h"
 #include "../core/id.h"
 #include "../core/validate.h"
@@ -59,7 +61,11 @@ struct co_http_req {
 	char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
 	int nhdr;
 	char request_id[65];
-	char actor[65]; /* who the audit log names: X-Colony-Actor if sane, else "anonymous" */
+	char actor[65]; /* who the audit log names (http.h note 5) */
+	co_principal principal; /* who is calling, once the gate has let the request in */
+	bool auth_pending;      /* the gate's store part still has to run (on the worker) */
+	char token_prefix[CO_TOKEN_PREFIX_LEN + 1];  /* the presented workspace token's … */
+	char token_hash[CO_TOKEN_HASH_HEX + 1];      /* … prefix and hash, for gate_token */
 	char *audit_detail; /* a mutation route's audit detail (its body's digest), or NULL */
 	co_usec_t t_start;
 	co_http_req *next_queued;
@@ -82,6 +88,10 @@ struct co_server {
 	bool qstopping;
 	atomic_bool draining; /* stopping: every reply closes its connection */
 	atomic_int tasks;     /* requests handed to the store's executor, not yet done */
+	/* auth (http.h note 5) */
+	bool auth_off;
+	char admin_hash[CO_TOKEN_HASH_HEX + 1];
+	co_ratelimit *ratelimit; /* NULL: no per-token limit */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -313,6 +323,8 @@ void co_reply_store_error(co_http_req *r, int rc)
 
 co_store *co_req_store(co_http_req *r) { return r->srv->store; }
 
+const co_principal *co_req_principal(co_http_req *r) { return &r->principal; }
+
 const char *co_req_param(co_http_req *r, int i)
 {
 	return i >= 0 && i < CO_ROUTE_MAX_PARAMS ? r->params[i] : NULL;
@@ -391,6 +403,202 @@ bool co_req_id_or_reply(co_http_req *r, int param, co_id *out)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* The gate: authentication and the hierarchy rule (http.h note 5)                      */
+/* ------------------------------------------------------------------------------------ */
+
+/* Last-used times are written at most this often per token: a write per request would
+ * make every read a write. */
+#define TOKEN_TOUCH_EVERY_US (60 * 1000000LL)
+
+/* 1..64 characters of [A-Za-z0-9._-] and those of `extra`. */
+static bool sane_token(const char *s, const char *extra)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (n >= 64 || !(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_' ||
+				 s[n] == '.' || strchr(extra, s[n])))
+			return false;
+	return n > 0;
+}
+
+/* The actor the audit log names: `who`, with ":<X-Colony-Actor>" when the caller may
+ * name itself (the admin) and gave a sane name. */
+static void set_actor(co_http_req *r, const char *who, bool may_name_self)
+{
+	const char *name = co_req_header(r, "X-Colony-Actor");
+	bool named = may_name_self && name && sane_token(name, "@:");
+	if (!who)
+		snprintf(r->actor, sizeof r->actor, "%s", named ? name : "anonymous");
+	else if (named)
+		snprintf(r->actor, sizeof r->actor, "%s:%s", who, name);
+	else
+		snprintf(r->actor, sizeof r->actor, "%s", who);
+}
+
+/* "Authorization: Bearer <token>" → the token, or NULL. */
+static const char *bearer_token(co_http_req *r)
+{
+	const char *h = co_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return *h ? h : NULL;
+}
+
+static void reply_401(co_http_req *r, const char *code, const char *msg)
+{
+	co_reply_error(r, 401, code, NULL, "%s", msg);
+	co_reply_header(r, "WWW-Authenticate", "Bearer");
+}
+
+/* Does the caller reach workspace x under `access`? CO_OK with *ok, or a storage error.
+ * An absent x is not reached (403, never 404: a token learns nothing of other trees). */
+static int reach(co_http_req *r, const co_id *x, co_access access, bool *ok)
+{
+	const co_principal *p = &r->principal;
+	*ok = false;
+	if (p->admin || access == CO_ACCESS_PUBLIC || access == CO_ACCESS_ANY_TOKEN) {
+		*ok = true;
+		return CO_OK;
+	}
+	if (access == CO_ACCESS_ADMIN)
+		return CO_OK;
+	bool self = !strcmp(x->s, p->workspace_id.s);
+	if (self || access == CO_ACCESS_OWN) {
+		*ok = self && access != CO_ACCESS_BELOW;
+		return CO_OK;
+	}
+	co_store *s = r->srv->store;
+	co_id_list lx = {0}, lt = {0};
+	bool removed;
+	int rc = CO_STORE_CALL(s, ws_lineage, x, &lx, &removed);
+	if (rc == CO_OK && access == CO_ACCESS_RELATED)
+		rc = CO_STORE_CALL(s, ws_lineage, &p->workspace_id, &lt, &removed);
+	if (rc == CO_OK) {
+		/* For SUBTREE and BELOW only "is T above x" matters: T alone as its lineage. */
+		co_ws_relation rel = access == CO_ACCESS_RELATED
+					     ? co_ws_relate(lx.ids, lx.n, lt.ids, lt.n)
+					     : co_ws_relate(lx.ids, lx.n, &p->workspace_id, 1);
+		*ok = access == CO_ACCESS_RELATED ? rel != CO_REL_NONE : rel == CO_REL_DESCENDANT;
+	}
+	co_id_list_clear(&lx);
+	co_id_list_clear(&lt);
+	return rc == CO_ENOTFOUND ? CO_OK : rc;
+}
+
+static const char *access_rule(co_access a)
+{
+	switch (a) {
+	case CO_ACCESS_OWN: return "its own workspace only";
+	case CO_ACCESS_RELATED: return "its own workspace, its siblings, ancestors and descendants";
+	case CO_ACCESS_SUBTREE: return "its own workspace and its descendants";
+	case CO_ACCESS_BELOW: return "its descendants only";
+	default: return "nothing here (admin only)";
+	}
+}
+
+bool co_req_reach_or_reply(co_http_req *r, const co_id *ws, co_access access)
+{
+	bool ok;
+	int rc = reach(r, ws, access, &ok);
+	if (rc) {
+		co_reply_store_error(r, rc);
+		return false;
+	}
+	if (!ok)
+		co_reply_error(r, 403, "forbidden", NULL,
+			       "this token may not reach workspace %s: here it reaches %s", ws->s,
+			       access_rule(access));
+	return ok;
+}
+
+enum gate { GATE_PASS, GATE_REPLIED, GATE_STORE };
+
+/* The gate's first part, without storage (event thread): --dev, public routes, a
+ * missing token (401), the admin token. GATE_STORE: a workspace-shaped token that only
+ * the store can judge (gate_token). */
+static enum gate gate_early(co_http_req *r)
+{
+	co_server *srv = r->srv;
+	if (srv->auth_off) {
+		r->principal.admin = true;
+		set_actor(r, NULL, true);
+		return GATE_PASS;
+	}
+	const char *tok = bearer_token(r);
+	if (r->route->access == CO_ACCESS_PUBLIC && !tok) {
+		set_actor(r, NULL, false);
+		return GATE_PASS;
+	}
+	if (!tok) {
+		reply_401(r, "unauthorized",
+			  "this endpoint needs a token: send Authorization: Bearer <token>");
+		return GATE_REPLIED;
+	}
+	co_token_hash_hex(tok, r->token_hash);
+	if (co_token_hash_equal(r->token_hash, srv->admin_hash)) {
+		r->principal.admin = true;
+		set_actor(r, "admin", true);
+		return GATE_PASS;
+	}
+	if (!co_token_parse(tok, r->token_prefix)) {
+		reply_401(r, "invalid_token", "the token is not valid");
+		return GATE_REPLIED;
+	}
+	return GATE_STORE;
+}
+
+/* The gate's second part: looks the token up, rate limits it, checks the route's rule,
+ * and notes its use. Runs where reads may block. false: replied (401/403/429/400/503). */
+static bool gate_token(co_http_req *r)
+{
+	co_server *srv = r->srv;
+	co_token t = {0};
+	int rc = CO_STORE_CALL(srv->store, token_lookup, r->token_prefix, &t);
+	if (rc == CO_OK && !co_token_hash_equal(t.hash_hex, r->token_hash))
+		rc = CO_ENOTFOUND;
+	if (rc == CO_ENOTFOUND) {
+		reply_401(r, "invalid_token",
+			  "the token is not valid: unknown, revoked, or its workspace was removed");
+		return false;
+	}
+	if (rc) {
+		co_reply_store_error(r, rc);
+		return false;
+	}
+	r->principal = (co_principal){.admin = false, .token_id = t.id, .workspace_id = t.workspace_id};
+	char who[8 + CO_ID_LEN];
+	snprintf(who, sizeof who, "token:%s", t.id.s);
+	set_actor(r, who, false);
+	int retry_after;
+	if (srv->ratelimit &&
+	    !co_ratelimit_take(srv->ratelimit, t.id.s, co_clock_mono_us(), &retry_after)) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", retry_after);
+		co_reply_error(r, 429, "rate_limited", NULL,
+			       "this token is over its request rate; retry in %d s", retry_after);
+		co_reply_header(r, "Retry-After", ra);
+		return false;
+	}
+	co_access access = r->route->access;
+	if (access == CO_ACCESS_ADMIN) {
+		co_reply_error(r, 403, "admin_only", NULL, "this endpoint needs the admin token");
+		return false;
+	}
+	if (access != CO_ACCESS_PUBLIC && access != CO_ACCESS_ANY_TOKEN) {
+		co_id ws; /* the rule is about the route's first capture, :id */
+		if (!co_req_id_or_reply(r, 0, &ws) || !co_req_reach_or_reply(r, &ws, access))
+			return false;
+	}
+	co_usec_t now = co_clock_now_us();
+	if (now - t.last_used_at >= TOKEN_TOUCH_EVERY_US)
+		(void)CO_STORE_CALL(srv->store, token_touch, &t.id, now); /* best effort */
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Worker pool                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
@@ -399,6 +607,12 @@ bool co_req_id_or_reply(co_http_req *r, int param, co_id *out)
  * handler runs (core/audit.h note 1). */
 static void run_handler(co_http_req *r)
 {
+	if (r->auth_pending) { /* the gate's store part, deferred off the event thread */
+		r->auth_pending = false;
+		if (!gate_token(r) ||
+		    ((r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r)))
+			return; /* replied */
+	}
 	co_audit_entry entry = {.actor = r->actor,
 				.action = r->route->audit,
 				.target = r->path,
@@ -463,7 +677,7 @@ static bool queue_blocking(co_http_req *r)
 	co_server *srv = r->srv;
 	co_store *store = srv->store;
 	if (store->ops->exec_batched && (r->route->flags & CO_ROUTE_BLOCKING) &&
-	    !(r->route->flags & CO_ROUTE_WORKER)) {
+	    !(r->route->flags & CO_ROUTE_WORKER) && !r->auth_pending) {
 		/* Counted under qmu, against qstopping: once server_free has set qstopping,
 		 * no task can start, so its wait for tasks == 0 is final. */
 		pthread_mutex_lock(&srv->qmu);
@@ -506,17 +720,6 @@ static bool queue_blocking(co_http_req *r)
 /* ------------------------------------------------------------------------------------ */
 /* MHD callbacks                                                                        */
 /* ------------------------------------------------------------------------------------ */
-
-/* 1..64 characters of [A-Za-z0-9._-] and those of `extra`. */
-static bool sane_token(const char *s, const char *extra)
-{
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (n >= 64 || !(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_' ||
-				 s[n] == '.' || strchr(extra, s[n])))
-			return false;
-	return n > 0;
-}
 
 static enum MHD_Result send_reply(co_http_req *r)
 {
@@ -576,13 +779,24 @@ static enum MHD_Result dispatch(co_http_req *r)
 	}
 	if (!r->route)
 		return send_reply(r);
+	/* Who is calling, before the body is looked at (http.h note 5). The store part of
+	 * the gate runs here when reads are inline (SQLite), else first thing on the
+	 * worker: never inside the store's executor, which runs no reads. */
+	bool reads_inline = r->srv->store->ops->flags & CO_STORE_READS_INLINE;
+	enum gate g = gate_early(r);
+	if (g == GATE_REPLIED || (g == GATE_STORE && reads_inline && !gate_token(r)))
+		return send_reply(r);
+	r->auth_pending = g == GATE_STORE && !reads_inline;
 	/* A bad body is answered here, and a good one is parsed here: on the event thread,
 	 * not on the store's writer thread, which is the serial part of every write. */
-	if ((r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r))
+	if (!r->auth_pending && (r->route->flags & CO_ROUTE_JSON_BODY) && !co_req_json_or_reply(r))
 		return send_reply(r);
-	/* So is the audit detail: hashing a body is no work for the writer thread. */
+	/* So is the audit detail: hashing a body is no work for the writer thread. A body
+	 * that carries a secret is not hashed at all. */
 	if (r->route->audit &&
-	    !(r->audit_detail = co_audit_detail(r->method, r->path, r->body, r->body_len))) {
+	    !(r->audit_detail = (r->route->flags & CO_ROUTE_SECRET_BODY)
+					? co_audit_detail_withheld(r->method, r->path)
+					: co_audit_detail(r->method, r->path, r->body, r->body_len))) {
 		co_reply_error(r, 503, "out_of_memory", NULL, "out of memory");
 		return send_reply(r);
 	}
@@ -637,10 +851,7 @@ static void req_start(co_http_req *r, const char *method)
 		co_id_new(&id);
 		snprintf(r->request_id, sizeof r->request_id, "%s", id.s);
 	}
-	/* Until tokens exist (SPEC §10) the actor is what the client says it is. */
-	const char *actor = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Colony-Actor");
-	snprintf(r->actor, sizeof r->actor, "%s",
-		 actor && sane_token(actor, "@:") ? actor : "anonymous");
+	snprintf(r->actor, sizeof r->actor, "anonymous"); /* until the gate says who */
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -813,6 +1024,16 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v
 	return CO_OK;
 }
 
+/* Is the address a loopback one (127.0.0.0/8, ::1, or ::ffff:127.x.y.z)? */
+static bool is_loopback(const struct sockaddr_storage *ss, bool v6)
+{
+	if (!v6)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) ||
+	       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static void workers_stop(co_server *srv)
 {
 	pthread_mutex_lock(&srv->qmu);
@@ -837,6 +1058,7 @@ static void server_free(co_server *srv)
 		MHD_stop_daemon(srv->mhd);
 	free(srv->workers);
 	free(srv->routes);
+	co_ratelimit_free(srv->ratelimit);
 	pthread_mutex_destroy(&srv->qmu);
 	pthread_cond_destroy(&srv->qcv);
 	free(srv);
@@ -850,13 +1072,27 @@ int co_server_start(const co_server_config *cfg, co_server **out)
 		return co_err_set(CO_ENOMEM, "out of memory");
 	srv->store = cfg->store;
 	srv->request_log = cfg->request_log;
+	srv->auth_off = cfg->auth_off;
+	snprintf(srv->admin_hash, sizeof srv->admin_hash, "%s",
+		 cfg->admin_hash_hex ? cfg->admin_hash_hex : "");
 	pthread_mutex_init(&srv->qmu, NULL);
 	pthread_cond_init(&srv->qcv, NULL);
 	int rc = compile_routes(srv, cfg->routes);
+	if (rc == CO_OK && !cfg->auth_off && strlen(srv->admin_hash) != CO_TOKEN_HASH_HEX)
+		rc = co_err_set(CO_EINVAL, "no admin token hash: auth needs one (or --dev)");
+	if (rc == CO_OK && cfg->rate_limit > 0 &&
+	    !(srv->ratelimit = co_ratelimit_new(cfg->rate_limit, cfg->rate_burst > 0
+								      ? cfg->rate_burst
+								      : 2.0 * cfg->rate_limit)))
+		rc = co_err_set(CO_ENOMEM, "out of memory");
 	struct sockaddr_storage ss;
 	bool v6 = false;
 	if (rc == CO_OK)
 		rc = parse_listen(cfg->listen, &ss, &v6);
+	if (rc == CO_OK && cfg->auth_off && !is_loopback(&ss, v6))
+		rc = co_err_set(CO_EINVAL,
+				"--dev turns auth off, so it listens on loopback only, not on %s",
+				cfg->listen);
 	int nworkers = cfg->workers > 0 ? cfg->workers : 64;
 	if (rc == CO_OK && !(srv->workers = calloc((size_t)nworkers, sizeof *srv->workers)))
 		rc = co_err_set(CO_ENOMEM, "out of memory");

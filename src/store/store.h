@@ -26,17 +26,19 @@
 #define COLONY_STORE_H
 
 #include "../core/audit.h"
+#include "../core/auth.h"
 #include "../core/budget.h"
 #include "../core/inbox.h"
 #include "../core/memory.h"
 #include "../core/org.h"
 #include "../core/schedule.h"
+#include "../core/secret.h"
 #include "../core/skill.h"
 #include "../core/workspace.h"
 
 #include <stdbool.h>
 
-#define CO_STORE_OPS_VERSION 4
+#define CO_STORE_OPS_VERSION 5
 
 typedef enum {
 	CO_CONFLICT_NONE = 0,
@@ -267,6 +269,41 @@ typedef struct {
 	/* Walks the whole chain with co_audit_verify_step (audit.h note 3). CO_OK with *out
 	 * filled whether or not it is valid; an error only if storage fails. */
 	int (*audit_verify)(co_store *s, co_audit_verify *out);
+
+	/* ---- tokens and the hierarchy (SPEC §10, §6; core/auth.h) ----------------------- */
+
+	/* Stores a token of workspace ws from in->prefix and in->hash_hex; fills *out (id,
+	 * workspace_id, prefix, hash_hex, created_at). Absent workspace: CO_ENOTFOUND;
+	 * removed: CO_ECONFLICT/REMOVED; prefix taken (by any token, live or revoked):
+	 * CO_EEXISTS (the caller mints again). */
+	int (*token_create)(co_store *s, const co_id *ws, const co_token *in, co_token *out,
+			    co_conflict *conflict);
+	/* The workspace's unrevoked tokens by id (hash_hex left empty). CO_ENOTFOUND: no
+	 * such workspace. */
+	int (*token_list)(co_store *s, const co_id *ws, const co_page *p, co_token_list *out);
+	/* Revokes token tid of ws (revoked_at = now). Absent, another workspace's, or already
+	 * revoked: CO_ENOTFOUND. */
+	int (*token_revoke)(co_store *s, const co_id *ws, const co_id *tid);
+	/* The unrevoked token with this prefix whose workspace is not removed, hash_hex
+	 * included: CO_OK, else CO_ENOTFOUND. A read. */
+	int (*token_lookup)(co_store *s, const char *prefix, co_token *out);
+	/* last_used_at = at where it is older (best effort; never audited). */
+	int (*token_touch)(co_store *s, const co_id *tid, co_usec_t at);
+	/* The workspace's lineage [id, parent, …, root] (removed workspaces included);
+	 * *removed: is `id` itself removed. CO_ENOTFOUND if absent. A read. */
+	int (*ws_lineage)(co_store *s, const co_id *id, co_id_list *out, bool *removed);
+
+	/* ---- secrets (SPEC §10; core/secret.h) -------------------------------------------- */
+
+	/* Creates or replaces the secret (in->global, in->workspace_id, in->name, in->sealed);
+	 * fills *out without sealed; *created: it did not exist. Absent workspace:
+	 * CO_ENOTFOUND; removed: CO_ECONFLICT/REMOVED. */
+	int (*secret_put)(co_store *s, const co_secret *in, co_secret *out, bool *created,
+			  co_conflict *conflict);
+	/* Deletes the named secret (global, or ws's own). Absent: CO_ENOTFOUND. */
+	int (*secret_delete)(co_store *s, bool global, const co_id *ws, const char *name);
+	/* Secrets by name per f (core/secret.h). CO_ENOTFOUND: no such workspace. A read. */
+	int (*secret_list)(co_store *s, const co_secret_filter *f, co_secret_list *out);
 
 	/* Optional (NULL if the backend has none): queues t to run on the writer thread so
 	 * that whole requests share one commit without a thread of their own waiting for it.

@@ -98,11 +98,19 @@ static void spawn(th_server *s, const char *const *extra_args)
 		argv[argc++] = extra_args[i];
 	argv[argc] = NULL;
 
+	bool own_admin = false; /* the test chose the admin token's source itself */
+	for (int i = 0; extra_args && extra_args[i]; i++)
+		if (!strcmp(extra_args[i], "--admin-token-file") || !strcmp(extra_args[i], "--dev"))
+			own_admin = true;
 	pid_t pid = fork();
 	if (pid < 0)
 		fail_msg("fork: %s", strerror(errno));
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a crashed test takes its colonyd with it */
+		if (own_admin)
+			unsetenv("COLONY_ADMIN_TOKEN");
+		else
+			setenv("COLONY_ADMIN_TOKEN", TH_ADMIN_TOKEN, 1);
 		int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);
@@ -173,9 +181,10 @@ static int stop(th_server *s, bool keep)
 struct th_client {
 	CURL *curl;
 	char base[64];
+	char auth[600]; /* "Authorization: Bearer …", or "" for none */
 };
 
-th_client *th_client_new(const th_server *s)
+th_client *th_client_new_token(const th_server *s, const char *token)
 {
 	pthread_once(&curl_once, curl_init_once);
 	th_client *c = calloc(1, sizeof *c);
@@ -183,8 +192,12 @@ th_client *th_client_new(const th_server *s)
 	c->curl = curl_easy_init();
 	MUST(c->curl);
 	snprintf(c->base, sizeof c->base, "%s", s->base);
+	if (token)
+		snprintf(c->auth, sizeof c->auth, "Authorization: Bearer %s", token);
 	return c;
 }
+
+th_client *th_client_new(const th_server *s) { return th_client_new_token(s, TH_ADMIN_TOKEN); }
 
 void th_client_free(th_client *c)
 {
@@ -251,12 +264,16 @@ th_resp th_req(th_client *c, const char *method, const char *path, const char *b
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	struct curl_slist *hl = NULL;
-	bool has_ct = false;
+	bool has_ct = false, has_auth = false;
 	for (int i = 0; headers && headers[i]; i++) {
 		hl = curl_slist_append(hl, headers[i]);
 		if (!strncasecmp(headers[i], "Content-Type:", 13))
 			has_ct = true;
+		if (!strncasecmp(headers[i], "Authorization:", 14))
+			has_auth = true;
 	}
+	if (c->auth[0] && !has_auth)
+		hl = curl_slist_append(hl, c->auth);
 	if (body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));

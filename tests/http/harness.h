@@ -11,6 +11,10 @@
  *     status it prints the log's tail.
  *  3. A th_client is one keep-alive connection (a CURL easy handle); use one per thread.
  *     th_req() returns a th_resp the caller frees with th_resp_free().
+ *  4. Auth (SPEC §10): colonyd runs with COLONY_ADMIN_TOKEN=TH_ADMIN_TOKEN (unless the
+ *     extra arguments name --admin-token-file or --dev), and th_client_new() sends that
+ *     admin token on every request. th_client_new_token() sends another token, or none.
+ *     A request's own "Authorization:" header replaces the client's.
  */
 #ifndef COLONY_TEST_HARNESS_H
 #define COLONY_TEST_HARNESS_H
@@ -42,6 +46,8 @@ typedef struct {
 
 typedef struct th_client th_client;
 
+#define TH_ADMIN_TOKEN "colony-test-admin-token-0123456789abcdef"
+
 /* Starts colonyd; extra_args (may be NULL) is a NULL-terminated argv tail. Aborts the
  * test on failure. */
 void th_server_start(th_server *s, const char *const *extra_args);
@@ -58,6 +64,8 @@ int th_server_stop_keep(th_server *s);
 void th_server_restart(th_server *s);
 
 th_client *th_client_new(const th_server *s);
+/* A client that sends `token` as its bearer token (NULL: no Authorization header). */
+th_client *th_client_new_token(const th_server *s, const char *token);
 void th_client_free(th_client *c);
 
 /* Sends a request. body may be NULL. headers is a NULL-terminated list of "Name: value"

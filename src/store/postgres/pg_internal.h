@@ -135,4 +135,19 @@ int pg_audit_append(pg_conn *c, const co_audit_entry *e);
 /* pg_org.c */
 int pg_org_import(co_store *s, const co_org_plan *plan, bool dry_run, co_org_result *out);
 
+/* pg_auth.c */
+int pg_token_create(co_store *s, const co_id *ws, const co_token *in, co_token *out,
+		    co_conflict *conflict);
+int pg_token_list(co_store *s, const co_id *ws, const co_page *p, co_token_list *out);
+int pg_token_revoke(co_store *s, const co_id *ws, const co_id *tid);
+int pg_token_lookup(co_store *s, const char *prefix, co_token *out);
+int pg_token_touch(co_store *s, const co_id *tid, co_usec_t at);
+int pg_ws_lineage(co_store *s, const co_id *id, co_id_list *out, bool *removed);
+
+/* pg_secret.c */
+int pg_secret_put(co_store *s, const co_secret *in, co_secret *out, bool *created,
+		  co_conflict *conflict);
+int pg_secret_delete(co_store *s, bool global, const co_id *ws, const char *name);
+int pg_secret_list(co_store *s, const co_secret_filter *f, co_secret_list *out);
+
 #endif

@@ -1123,6 +1123,15 @@ static const co_store_ops pg_ops = {
 	.budget_patch = pg_budget_patch,
 	.audit_list = pg_audit_list,
 	.audit_verify = pg_audit_verify,
+	.token_create = pg_token_create,
+	.token_list = pg_token_list,
+	.token_revoke = pg_token_revoke,
+	.token_lookup = pg_token_lookup,
+	.token_touch = pg_token_touch,
+	.ws_lineage = pg_ws_lineage,
+	.secret_put = pg_secret_put,
+	.secret_delete = pg_secret_delete,
+	.secret_list = pg_secret_list,
 	.exec_batched = NULL, /* writes run on the HTTP worker pool */
 };
 

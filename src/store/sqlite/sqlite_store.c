@@ -1480,6 +1480,15 @@ static const co_store_ops sq_ops = {
 	.budget_patch = sq_budget_patch,
 	.audit_list = sq_audit_list,
 	.audit_verify = sq_audit_verify,
+	.token_create = sq_token_create,
+	.token_list = sq_token_list,
+	.token_revoke = sq_token_revoke,
+	.token_lookup = sq_token_lookup,
+	.token_touch = sq_token_touch,
+	.ws_lineage = sq_ws_lineage,
+	.secret_put = sq_secret_put,
+	.secret_delete = sq_secret_delete,
+	.secret_list = sq_secret_list,
 	.exec_batched = sq_exec_batched,
 };
 
