@@ -23,6 +23,8 @@
  *     re-sent once on a new connection (the usual keep-alive race); a POST (or any
  *     other method) is never re-sent, because it may have been applied — the caller
  *     counts it as an error.
+ *     Every request carries "Authorization: Bearer <bench_token()>" (SPEC §10): the
+ *     admin token the bench gives the colonyd it starts, or $COLONY_TOKEN for --url.
  *  2. Reply bodies are parsed with a tiny top-level JSON member scanner (it skips nested
  *     values and strings properly, so a "version" inside a value is never mistaken for
  *     the entry's version); it is cheaper than building a jansson tree per request,
@@ -633,6 +635,12 @@ static int read_reply(conn *c, http_resp *r)
  * status), or -1 on a transport failure with c->err set and the socket closed. A GET on
  * a reused connection found closed before any reply byte is re-sent once on a new one.
  * *reconnected (if not NULL) is set when a new connection had to be opened. */
+const char *bench_token(void)
+{
+	const char *t = getenv("COLONY_TOKEN");
+	return t && *t ? t : "colony-bench-admin-token-0123456789abcdef";
+}
+
 int http_request(conn *c, const char *method, const char *path, const char *body,
 			size_t blen, http_resp *r, bool *reconnected)
 {
@@ -640,17 +648,21 @@ int http_request(conn *c, const char *method, const char *path, const char *body
 	if (!reconnected)
 		reconnected = &dummy;
 	*reconnected = false;
-	ensure_cap(&c->out, &c->out_cap, strlen(path) + strlen(c->t->host) + blen + 256);
+	const char *token = bench_token();
+	ensure_cap(&c->out, &c->out_cap,
+		   strlen(path) + strlen(c->t->host) + strlen(token) + blen + 320);
 	int n;
 	if (body)
 		n = snprintf(c->out, c->out_cap,
 			     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: colony-bench\r\n"
+			     "Authorization: Bearer %s\r\n"
 			     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-			     method, path, c->t->host, blen);
+			     method, path, c->t->host, token, blen);
 	else
 		n = snprintf(c->out, c->out_cap,
-			     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: colony-bench\r\n\r\n", method,
-			     path, c->t->host);
+			     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: colony-bench\r\n"
+			     "Authorization: Bearer %s\r\n\r\n",
+			     method, path, c->t->host, token);
 	if (n < 0 || (size_t)n + blen >= c->out_cap)
 		return conn_fail(c, "request too large");
 	if (body)
@@ -903,6 +915,7 @@ int server_start(server_proc *s, const char *db_url, const char *const *extra_ar
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		setenv("COLONY_ADMIN_TOKEN", bench_token(), 1); /* note 1 */
 		dup2(logfd, STDOUT_FILENO);
 		dup2(logfd, STDERR_FILENO);
 		execv(exe, argv);

@@ -99,6 +99,10 @@ void conn_init(conn *c, const target *t);
 void conn_close(conn *c); /* closes the socket; the conn stays usable */
 void conn_free(conn *c);  /* closes and frees the buffers */
 
+/* The bearer token every request sends, and that a colonyd the bench starts is given as
+ * its admin token: $COLONY_TOKEN if set, else a fixed bench token. */
+const char *bench_token(void);
+
 /* Sends one request and reads its reply, connecting first if needed. body may be NULL
  * (no body); a body is sent as application/json. Returns 0 with *r filled (any HTTP
  * status), or -1 on a transport failure with c->err set and the socket closed. A GET on

@@ -392,8 +392,9 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr,
 		"{\"level\":\"info\",\"msg\":\"colonyd %s listening\",\"listen\":\"%s\","
-		"\"port\":%u,\"storage\":\"%s\"}\n",
-		COLONY_VERSION, listen, co_server_port(srv), store->ops->name);
+		"\"port\":%u,\"storage\":\"%s\",\"auth\":\"%s\"}\n",
+		COLONY_VERSION, listen, co_server_port(srv), store->ops->name,
+		dev ? "off (--dev)" : "on");
 
 	int sig = 0;
 	sigwait(&sigs, &sig);

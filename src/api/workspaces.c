@@ -4,6 +4,13 @@
  * Each handler validates its input completely before calling the store, so bad input
  * changes nothing; store outcomes map to HTTP in reply_ws_conflict() and
  * co_reply_store_error().
+ *
+ * Who may (SPEC §10, §6; the gate checks :id, http.h note 5). A workspace token T:
+ *  - creates workspaces only under T or T's descendants; a root needs the admin;
+ *  - lists only the children of T, of T's parent (T's siblings) or of T's descendants,
+ *    so it must pass ?parent_id= (a list of roots or of everything needs the admin);
+ *  - moves (PATCH parent_id) a workspace of its subtree only under T or T's descendants,
+ *    never to the top.
  */
 #include "../core/err.h"
 #include "../core/validate.h"
@@ -53,6 +60,45 @@ static void reply_ws_conflict(co_http_req *r, int rc, const co_conflict *c)
 	co_buf_free(&extra);
 }
 
+/* A token may put a workspace only under its own workspace or a descendant (module
+ * comment); `what` names the refused act when there is no parent. Replies 403 if not. */
+static bool parent_allowed_or_reply(co_http_req *r, bool has_parent, const co_id *parent,
+				    const char *what)
+{
+	if (co_req_principal(r)->admin)
+		return true;
+	if (!has_parent) {
+		co_reply_error(r, 403, "admin_only", NULL, "only the admin token may %s", what);
+		return false;
+	}
+	return co_req_reach_or_reply(r, parent, CO_ACCESS_SUBTREE);
+}
+
+/* A token may list the children of P when P is its own workspace, its parent, or one of
+ * its descendants (module comment). Replies 403 (or 503) if not. */
+static bool list_allowed_or_reply(co_http_req *r, const co_ws_filter *f)
+{
+	const co_principal *p = co_req_principal(r);
+	if (p->admin)
+		return true;
+	if (!f->by_parent || f->parent_is_null) {
+		co_reply_error(r, 403, "admin_only", NULL,
+			       "a workspace token lists the children of its own workspace, of its "
+			       "parent or of its descendants: pass ?parent_id=");
+		return false;
+	}
+	co_id_list lineage = {0};
+	bool removed;
+	int rc = CO_STORE_CALL(co_req_store(r), ws_lineage, &p->workspace_id, &lineage, &removed);
+	bool siblings = rc == CO_OK && lineage.n > 1 && !strcmp(lineage.ids[1].s, f->parent_id.s);
+	co_id_list_clear(&lineage);
+	if (rc && rc != CO_ENOTFOUND) {
+		co_reply_store_error(r, rc);
+		return false;
+	}
+	return siblings || co_req_reach_or_reply(r, &f->parent_id, CO_ACCESS_SUBTREE);
+}
+
 void api_ws_create(co_http_req *r)
 {
 	json_t *body = co_req_json_or_reply(r);
@@ -61,6 +107,10 @@ void api_ws_create(co_http_req *r)
 	co_workspace in, out = {0};
 	if (co_ws_parse_create(body, &in)) {
 		co_reply_error(r, 400, "invalid", NULL, "%s", co_err_msg());
+		return;
+	}
+	if (!parent_allowed_or_reply(r, in.has_parent, &in.parent_id, "create a root workspace")) {
+		co_workspace_clear(&in);
 		return;
 	}
 	co_conflict conflict = {0};
@@ -125,6 +175,8 @@ void api_ws_list(co_http_req *r)
 		}
 		f.has_after = true;
 	}
+	if (!list_allowed_or_reply(r, &f))
+		return;
 	co_ws_list list = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), ws_list, &f, &list);
 	if (rc) {
@@ -147,6 +199,11 @@ void api_ws_patch(co_http_req *r)
 	co_ws_patch p;
 	if (co_ws_parse_patch(body, &p)) {
 		co_reply_error(r, 400, "invalid", NULL, "%s", co_err_msg());
+		return;
+	}
+	if ((p.fields & CO_WSF_PARENT) &&
+	    !parent_allowed_or_reply(r, p.v.has_parent, &p.v.parent_id, "move a workspace to the top")) {
+		co_ws_patch_clear(&p);
 		return;
 	}
 	co_workspace out = {0};
