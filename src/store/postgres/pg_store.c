@@ -74,6 +74,7 @@ enum {
 	ST_WS_SUBTREE_REMOVE,
 	ST_WS_SUBTREE_PURGE,
 	ST_WS_SUBTREE_DISABLE_SCHEDULES,
+	ST_WS_SUBTREE_REVOKE_TOKENS,
 	ST_WS_LIST,
 	ST_WS_STATUS,
 	ST_MEM_GET,
@@ -131,6 +132,14 @@ static const struct {
 	[ST_WS_SUBTREE_PURGE] = {SUBTREE "DELETE FROM workspaces WHERE id IN (SELECT id FROM sub) "
 					 "RETURNING id",
 				 1},
+	/* SPEC §2: removing workspaces revokes their tokens, in the same transaction, by a
+	 * statement run AFTER the removal: its snapshot then holds every token whose create
+	 * (FOR SHARE on its workspace) the removal waited for (pg_auth.c note 1). A purge
+	 * deletes them with their workspaces (ON DELETE CASCADE). */
+	[ST_WS_SUBTREE_REVOKE_TOKENS] = {SUBTREE "UPDATE workspace_tokens SET revoked_at = $2::bigint "
+						 "WHERE workspace_id IN (SELECT id FROM sub) AND "
+						 "revoked_at IS NULL",
+					 2},
 	[ST_WS_LIST] = {"SELECT " WS_COLS " FROM workspaces WHERE ($1::int = 0 OR ($2::uuid IS NULL "
 			"AND parent_id IS NULL) OR parent_id = $2::uuid) AND ($3::text IS NULL OR "
 			"status = $3::text) AND ($4::int = 1 OR $3::text IS NOT NULL OR status <> "
@@ -799,7 +808,7 @@ static int tx_ws_delete(pg_conn *c, void *arg)
 	for (int i = 0; i < n; i++)
 		snprintf(a->out->ids[a->out->n++].s, sizeof(co_id), "%s", pg_val(r, i, 0));
 	PQclear(r);
-	return CO_OK;
+	return a->o->purge ? CO_OK : run0(c, ST_WS_SUBTREE_REVOKE_TOKENS, p);
 }
 
 static int pg_ws_delete(co_store *s, const co_id *id, const co_ws_delete_opts *o, co_id_list *out,

@@ -94,6 +94,7 @@ enum {
 	ST_WS_SUBTREE_REMOVE,
 	ST_WS_SUBTREE_PURGE,
 	ST_WS_SUBTREE_DISABLE_SCHEDULES,
+	ST_WS_SUBTREE_REVOKE_TOKENS,
 	ST_WS_LIST,
 	ST_MEM_GET,
 	ST_MEM_LIST,
@@ -142,6 +143,11 @@ static const char *const sql_text[ST_COUNT] = {
 							  "workspace_id IN (SELECT id FROM sub) AND enabled = 1",
 	[ST_WS_SUBTREE_PURGE] = SUBTREE("?1") "DELETE FROM workspaces WHERE id IN (SELECT id FROM "
 					      "sub) RETURNING id",
+	/* SPEC §2: removing workspaces revokes their tokens, in the same transaction. (A purge
+	 * deletes them with their workspaces: ON DELETE CASCADE.) */
+	[ST_WS_SUBTREE_REVOKE_TOKENS] = SUBTREE("?1") "UPDATE workspace_tokens SET revoked_at = ?2 "
+						      "WHERE workspace_id IN (SELECT id FROM sub) AND "
+						      "revoked_at IS NULL",
 	[ST_WS_LIST] = "SELECT " WS_COLS " FROM workspaces WHERE "
 		       "(?1 = 0 OR (?2 IS NULL AND parent_id IS NULL) OR parent_id = ?2) "
 		       "AND (?3 IS NULL OR status = ?3) "
@@ -1103,6 +1109,20 @@ static int collect_ids(sq_conn *c, sqlite3_stmt *st, co_id_list *out)
 	return rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, "removing workspaces");
 }
 
+/* Runs the SUBTREE(?1) statement `id` that marks the rows of workspace ws's subtree at
+ * ?2 = now (schedules disabled, tokens revoked). */
+static int subtree_update(sq_conn *c, int id, const co_id *ws, co_usec_t now, const char *what)
+{
+	sqlite3_stmt *st = sq_stmt(c, id);
+	if (!st)
+		return CO_EINTERNAL;
+	sq_bind_text(st, 1, ws->s);
+	sqlite3_bind_int64(st, 2, now);
+	int rc = sqlite3_step(st);
+	sq_done(st);
+	return rc == SQLITE_DONE ? CO_OK : sq_fail(c, rc, what);
+}
+
 static int op_ws_delete(sq_conn *c, void *arg)
 {
 	struct ws_delete_args *a = arg;
@@ -1130,25 +1150,21 @@ static int op_ws_delete(sq_conn *c, void *arg)
 	if (status == CO_WS_REMOVED && !a->o->purge)
 		return CO_OK; /* already a tombstone: nothing to do */
 	co_usec_t now = co_clock_now_us();
-	sqlite3_stmt *st;
-	if (!a->o->purge) {
-		if (!(st = sq_stmt(c, ST_WS_SUBTREE_DISABLE_SCHEDULES)))
-			return CO_EINTERNAL;
-		sq_bind_text(st, 1, a->id->s);
-		sqlite3_bind_int64(st, 2, now);
-		rc = sqlite3_step(st);
-		sq_done(st);
-		if (rc != SQLITE_DONE)
-			return sq_fail(c, rc, "disabling schedules");
-	}
-	if (!(st = sq_stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE)))
+	if (!a->o->purge &&
+	    (rc = subtree_update(c, ST_WS_SUBTREE_DISABLE_SCHEDULES, a->id, now, "disabling schedules")))
+		return rc;
+	sqlite3_stmt *st = sq_stmt(c, a->o->purge ? ST_WS_SUBTREE_PURGE : ST_WS_SUBTREE_REMOVE);
+	if (!st)
 		return CO_EINTERNAL;
 	sq_bind_text(st, 1, a->id->s);
 	if (!a->o->purge)
 		sqlite3_bind_int64(st, 2, now);
 	rc = collect_ids(c, st, a->out);
 	sq_done(st);
-	return rc;
+	if (rc || a->o->purge)
+		return rc;
+	/* After the removal, as on PostgreSQL (pg_store.c, tx_ws_delete). */
+	return subtree_update(c, ST_WS_SUBTREE_REVOKE_TOKENS, a->id, now, "revoking tokens");
 }
 
 static int sq_ws_delete(co_store *s, const co_id *id, const co_ws_delete_opts *o, co_id_list *out,
