@@ -9,16 +9,20 @@
  *     ready. So event threads never wait on storage, and the writes of many clients can
  *     be in flight at once and share a commit (store DESIGN NOTE 2). Reads run inline.
  *  2. Bodies. The body limit is enforced from Content-Length before any byte is read
- *     (413 at once), and again while reading a chunked body. The route is matched as
- *     soon as the headers are in, so the limit can be the route's: max_body, or
- *     max_import_body for CO_ROUTE_LARGE_BODY routes.
+ *     (413 at once), and while reading a chunked body (413 the moment it is crossed,
+ *     then the connection closes; server.c note H1). The route is matched as soon as
+ *     the headers are in, so the limit can be the route's: max_body, or
+ *     max_import_body for CO_ROUTE_LARGE_BODY routes. A caller without a token is
+ *     refused (401) then too, before its body is read. Slow clients, URL and header
+ *     sizes: server.c notes H2 and H3.
  *  3. One funnel. Every answer goes through co_reply_json() or co_reply_error(); errors
  *     are SPEC §1 JSON {"error", "code", …extra}. A handler sets exactly one reply.
  *  4. Every request gets a request id (the client's X-Request-Id if it is sane, else a
  *     new one), returned as X-Request-Id and written in the one JSON log line per request.
  *  5. Auth (SPEC §10, §6; core/auth.h). Every route says who may call it (co_access; the
  *     zero value is admin-only, so a route that forgets is closed). The gate runs after
- *     routing and before the body is parsed: no or malformed token 401; the admin token
+ *     routing and before the body is parsed (a missing token even before the body is
+ *     read): no or malformed token 401; the admin token
  *     (hash compared in constant time) reaches everything; a workspace token is looked
  *     up by prefix in the store (revoked, or its workspace removed: 401), checked against
  *     the route's rule on the hierarchy (403), and rate limited (429 + Retry-After). The

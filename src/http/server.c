@@ -1,6 +1,72 @@
 /*
  * server.c — libmicrohttpd glue: request state, routing, worker pool, logging.
  * See http.h for the design notes and the request lifecycle.
+ *
+ * DESIGN NOTES (hostile clients; all checked against libmicrohttpd 0.9.75 with real clients,
+ * see tests/http/test_http_limits.c)
+ *  H1. Body limit. A Content-Length over the route's limit is answered 413 on the first
+ *      access-handler call, before a body byte is read; MHD then closes the connection
+ *      after the reply (it sets read_closed). A chunked body is counted as it arrives, and
+ *      the call that crosses the limit ends it: MHD 0.9.75 refuses MHD_queue_response()
+ *      while body data is pending (it returns MHD_NO and nothing is sent), so the 413
+ *      would otherwise only go out after the whole body had been read. Instead
+ *      send_reply_now() writes the 413 (the same JSON, plus Connection: close) straight to
+ *      the socket and the handler returns MHD_NO, which makes MHD close the connection at
+ *      once ("Application reported internal error" in its log). This is safe because
+ *      MHD writes nothing on a connection while it is still reading its request (and the
+ *      server has no TLS: with MHD's TLS this raw write would have to go). Closing a
+ *      socket with unread data sends a RST; on Linux a client still reads the 413 that
+ *      arrived before it, but its next send() fails (EPIPE/ECONNRESET).
+ *  H2. Header and URL size. MHD keeps the request line and headers in a per-connection
+ *      memory pool and answers a request that overflows it itself, in HTML: 414 (request
+ *      line) or 431 (headers), "Request too big". So the pool is sized above our limits
+ *      (pool_size()) and our check decides: on_uri sees the request target
+ *      (> max_url_bytes: JSON 414 uri_too_long), req_start the size of request line and
+ *      headers (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE; > max_header_bytes: JSON 431
+ *      headers_too_large); both replies close the connection. MHD spends ~64 bytes of
+ *      the pool per header besides the header's own bytes, so a pool of
+ *      3 × max_header_bytes + 16 KiB (64 KiB at the defaults) holds any request up to the
+ *      limit whose header lines average 32 bytes or more, with room left for the reply's
+ *      headers. Not more: after a connection's first request MHD clears its whole pool
+ *      (MHD_pool_reset), so the pool is resident memory for every kept-alive connection
+ *      (64 KiB × up to 4096 connections at the defaults).
+ *      What MHD still answers itself, unchangeable in 0.9.75: a request line or header
+ *      block larger than the pool (HTML 414/431), hundreds of tiny headers within the
+ *      byte limit (HTML 431), a malformed request line or header line (HTML 400), an
+ *      unknown HTTP version (HTML 505), a request line without a version (the connection
+ *      is closed without an answer).
+ *  H3. Timeouts. --idle-timeout is MHD_OPTION_CONNECTION_TIMEOUT: a connection with no
+ *      traffic that long is closed. That cannot stop a slow-loris client, whose every
+ *      byte resets MHD's idle timer, and 0.9.75 has no header or body deadline, so we
+ *      keep one: every connection is tracked (MHD_OPTION_NOTIFY_CONNECTION, a conn_track
+ *      in the connection's socket context) with a deadline by which its current request
+ *      must have been received whole:
+ *        accept                      deadline = now + request_timeout
+ *        reply sent (keep-alive)     deadline = now + max(request_timeout, idle_timeout)
+ *        request line in (on_uri)    deadline = min(deadline, now + request_timeout)
+ *        request received (dispatch) deadline = none (we are answering it)
+ *      So the first request must arrive within --request-timeout of the accept; on a
+ *      kept-alive connection an idle client still gets its --idle-timeout (not cut
+ *      earlier by the request timeout), and once a request line is in, the rest must
+ *      follow within --request-timeout. A reaper thread wakes every REAP_TICK_US and
+ *      shutdown(fd, SHUT_RDWR)s every connection past its deadline: MHD's event loop then
+ *      reads end-of-file and closes the connection the usual way (the request, if one was
+ *      begun, completes as aborted). No thread waits on a slow client at any time: MHD
+ *      reads sockets from its epoll loops and a request reaches a worker only whole.
+ *      A suspended connection (a request on a worker) has no deadline, so is never cut.
+ *      Race freedom: the reaper never touches an MHD_Connection; it calls shutdown() on
+ *      a tracked fd only while holding cmu, and a conn_track is unlinked under cmu in
+ *      the CLOSED notification. MHD notifies CLOSED before it close()s the socket on
+ *      every path: MHD_cleanup_connections (normal close and daemon stop) and the
+ *      failed-accept cleanup both call the callback first (read in MHD's source, the
+ *      same order in versions before and after 0.9.75), and against the installed
+ *      0.9.75 fcntl(fd) in the callback found the fd open for 4000 of 4000 connections
+ *      closed every way (reply, client FIN mid-request, client RST). So while a
+ *      conn_track is linked, its fd is open and is this connection's socket: the number
+ *      cannot have been reused. A shutdown() racing MHD's own close of the same
+ *      connection only hurries what MHD is already doing.
+ *      Not covered: a client that reads its reply very slowly is only bounded by the
+ *      idle timeout (each byte it takes counts as activity for MHD).
  */
 #include "http.h"
 #include "ratelimit.h"
@@ -13,6 +79,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <microhttpd.h>
+#include <sodium.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,11 +88,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_SEGMENTS 12
 #define MAX_REPLY_HEADERS 4
+/* How often the reaper looks for connections past their deadline (note H3). */
+#define REAP_TICK_US (200 * 1000LL)
+
+/* A connection as the reaper sees it (note H3): linked in co_server.conns from MHD's
+ * STARTED notification to its CLOSED one. fd and deadline are guarded by co_server.cmu. */
+typedef struct conn_track {
+	struct conn_track *prev, *next;
+	int fd;
+	co_usec_t deadline; /* its request must be in by then (monotonic µs); 0: no deadline */
+	bool cut;           /* the reaper has shut it down: never armed again */
+} conn_track;
 
 typedef struct {
 	const co_route *route;
@@ -36,9 +115,13 @@ typedef struct {
 
 enum req_state { REQ_RECEIVING, REQ_QUEUED, REQ_REPLIED };
 
+/* The gate's first part's outcome (gate_early). */
+enum gate { GATE_PASS, GATE_REPLIED, GATE_STORE };
+
 struct co_http_req {
 	co_server *srv;
 	struct MHD_Connection *conn;
+	conn_track *track; /* the connection's deadline (note H3); NULL if untracked */
 	enum req_state state;
 	bool started; /* the access handler has seen this request */
 	const co_route *route; /* matched when the headers arrive (req_start) */
@@ -52,6 +135,8 @@ struct co_http_req {
 	char *body;
 	size_t body_len, body_cap;
 	bool too_large;
+	bool uri_too_long;   /* the request target is over max_url_bytes (note H2) */
+	size_t header_bytes; /* request line and headers, as MHD counted them */
 	size_t max_body; /* this route's body limit (note 2) */
 	json_t *json;
 	/* the reply */
@@ -61,9 +146,11 @@ struct co_http_req {
 	char *hdr_name[MAX_REPLY_HEADERS], *hdr_value[MAX_REPLY_HEADERS];
 	int nhdr;
 	char request_id[65];
-	char actor[65]; /* who the audit log names (http.h note 5) */
+	char actor[80]; /* who the audit log names (http.h note 5): "admin:" + 64 fits */
 	co_principal principal; /* who is calling, once the gate has let the request in */
 	bool auth_pending;      /* the gate's store part still has to run (on the worker) */
+	bool gate_ran;          /* gate_early ran when the headers came (a body follows) … */
+	enum gate gate;         /* … with this outcome */
 	char token_prefix[CO_TOKEN_PREFIX_LEN + 1];  /* the presented workspace token's … */
 	char token_hash[CO_TOKEN_HASH_HEX + 1];      /* … prefix and hash, for gate_token */
 	char *audit_detail; /* a mutation route's audit detail (its body's digest), or NULL */
@@ -92,6 +179,14 @@ struct co_server {
 	bool auth_off;
 	char admin_hash[CO_TOKEN_HASH_HEX + 1];
 	co_ratelimit *ratelimit; /* NULL: no per-token limit */
+	/* hostile clients (notes H1-H3) */
+	co_usec_t request_timeout_us, idle_timeout_us;
+	size_t max_header_bytes, max_url_bytes;
+	pthread_mutex_t cmu; /* guards conns and every conn_track's fields */
+	pthread_cond_t ccv;  /* wakes the reaper to stop */
+	conn_track *conns;
+	bool reaper_running, reaper_stop;
+	pthread_t reaper;
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -373,8 +468,10 @@ json_t *co_req_json_depth_or_reply(co_http_req *r, int max_depth)
 	json_error_t err;
 	r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
 	if (!r->json) {
-		co_reply_error(r, 400, "invalid_json", NULL, "malformed JSON at line %d column %d: %s",
-			       err.line, err.column, err.text);
+		/* jansson's text quotes the bytes near the error: never those of a secret. */
+		bool secret = r->route && (r->route->flags & CO_ROUTE_SECRET_BODY);
+		co_reply_error(r, 400, "invalid_json", NULL, "malformed JSON at line %d column %d%s%s",
+			       err.line, err.column, secret ? "" : ": ", secret ? "" : err.text);
 		return NULL;
 	}
 	return r->json;
@@ -513,8 +610,6 @@ bool co_req_reach_or_reply(co_http_req *r, const co_id *ws, co_access access)
 			       access_rule(access));
 	return ok;
 }
-
-enum gate { GATE_PASS, GATE_REPLIED, GATE_STORE };
 
 /* The gate's first part, without storage (event thread): --dev, public routes, a
  * missing token (401), the admin token. GATE_STORE: a workspace-shaped token that only
@@ -718,6 +813,122 @@ static bool queue_blocking(co_http_req *r)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Connection deadlines and the reaper (note H3)                                        */
+/* ------------------------------------------------------------------------------------ */
+
+enum deadline_event {
+	DL_REPLIED,      /* a reply has been sent; the connection waits for the next request */
+	DL_REQUEST_LINE, /* a request line is in: the rest follows within request_timeout */
+	DL_RECEIVED,     /* the request is in whole: no deadline while it is answered */
+};
+
+static void deadline_on(co_server *srv, conn_track *t, enum deadline_event ev)
+{
+	if (!t)
+		return;
+	co_usec_t now = co_clock_mono_us();
+	co_usec_t req = now + srv->request_timeout_us;
+	pthread_mutex_lock(&srv->cmu);
+	if (!t->cut) {
+		switch (ev) {
+		case DL_REPLIED:
+			t->deadline = srv->idle_timeout_us > srv->request_timeout_us
+					      ? now + srv->idle_timeout_us
+					      : req;
+			break;
+		case DL_REQUEST_LINE:
+			if (!t->deadline || t->deadline > req)
+				t->deadline = req;
+			break;
+		case DL_RECEIVED: t->deadline = 0; break;
+		}
+	}
+	pthread_mutex_unlock(&srv->cmu);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: tracks a connection from its accept to MHD's CLOSED
+ * notification, which MHD 0.9.75 gives before it closes the socket (note H3). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	co_server *srv = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		conn_track *t = ci ? calloc(1, sizeof *t) : NULL;
+		*socket_context = t;
+		if (!t)
+			return; /* untracked: only MHD's idle timeout applies to it */
+		t->fd = ci->connect_fd;
+		t->deadline = co_clock_mono_us() + srv->request_timeout_us;
+		pthread_mutex_lock(&srv->cmu);
+		t->next = srv->conns;
+		if (srv->conns)
+			srv->conns->prev = t;
+		srv->conns = t;
+		pthread_mutex_unlock(&srv->cmu);
+		return;
+	}
+	conn_track *t = *socket_context;
+	if (!t)
+		return;
+	*socket_context = NULL;
+	pthread_mutex_lock(&srv->cmu); /* after this, the reaper cannot see t or its fd */
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		srv->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&srv->cmu);
+	free(t);
+}
+
+static void *reaper_main(void *arg)
+{
+	co_server *srv = arg;
+	pthread_mutex_lock(&srv->cmu);
+	while (!srv->reaper_stop) {
+		co_usec_t now = co_clock_mono_us();
+		for (conn_track *t = srv->conns; t; t = t->next) {
+			if (!t->deadline || now < t->deadline)
+				continue;
+			/* t is linked and cmu is held: MHD has not closed t->fd yet (note H3).
+			 * MHD's event loop sees end-of-file and closes the connection. */
+			(void)shutdown(t->fd, SHUT_RDWR);
+			t->deadline = 0;
+			t->cut = true;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)(REAP_TICK_US * 1000);
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&srv->ccv, &srv->cmu, &ts);
+	}
+	pthread_mutex_unlock(&srv->cmu);
+	return NULL;
+}
+
+static void reaper_end(co_server *srv)
+{
+	if (!srv->reaper_running)
+		return;
+	pthread_mutex_lock(&srv->cmu);
+	srv->reaper_stop = true;
+	pthread_cond_signal(&srv->ccv);
+	pthread_mutex_unlock(&srv->cmu);
+	pthread_join(srv->reaper, NULL);
+	srv->reaper_running = false;
+}
+
+/* MHD's per-connection memory pool: above our header limit (note H2). */
+static size_t pool_size(const co_server *srv)
+{
+	return 3 * srv->max_header_bytes + 16 * 1024;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* MHD callbacks                                                                        */
 /* ------------------------------------------------------------------------------------ */
 
@@ -741,6 +952,31 @@ static enum MHD_Result send_reply(co_http_req *r)
 	return ret;
 }
 
+/* Writes r's reply straight to the socket, with Connection: close, for the one case MHD
+ * 0.9.75 cannot answer: a body still arriving (note H1). The caller then returns MHD_NO,
+ * so MHD closes the connection. Runs on the connection's event thread, while MHD reads
+ * the request and writes nothing. A reply the socket does not take whole is cut short. */
+static void send_reply_now(co_http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const char *reason = MHD_get_reason_phrase_for(r->status);
+	co_buf b;
+	co_buf_init(&b);
+	co_buf_printf(&b,
+		      "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+		      "X-Request-Id: %s\r\nContent-Length: %zu\r\n\r\n",
+		      r->status, reason && *reason ? reason : "Error", r->request_id, r->resp_len);
+	if (r->resp)
+		co_buf_append(&b, r->resp, r->resp_len);
+	if (ci && co_buf_ok(&b)) {
+		ssize_t w = send(ci->connect_fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w; /* the connection is closed next whatever happened */
+	}
+	co_buf_free(&b);
+	r->state = REQ_REPLIED;
+}
+
 /* MHD decodes query arguments; an escaped NUL would cut a value short unseen. */
 static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
 				size_t key_size, const char *value, size_t value_size)
@@ -757,6 +993,19 @@ static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *
 /* Body complete (or none): route and run, inline or on a worker. */
 static enum MHD_Result dispatch(co_http_req *r)
 {
+	deadline_on(r->srv, r->track, DL_RECEIVED); /* in whole: no deadline (note H3) */
+	if (r->uri_too_long || r->header_bytes > r->srv->max_header_bytes) {
+		if (r->uri_too_long)
+			co_reply_error(r, 414, "uri_too_long", NULL,
+				       "the request target is longer than %zu bytes",
+				       r->srv->max_url_bytes);
+		else
+			co_reply_error(r, 431, "headers_too_large", NULL,
+				       "the request line and headers exceed %zu bytes",
+				       r->srv->max_header_bytes);
+		co_reply_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+		return send_reply(r);
+	}
 	if (r->too_large) {
 		co_reply_error(r, 413, "body_too_large", NULL, "request body exceeds %zu bytes",
 			       r->max_body);
@@ -783,7 +1032,7 @@ static enum MHD_Result dispatch(co_http_req *r)
 	 * the gate runs here when reads are inline (SQLite), else first thing on the
 	 * worker: never inside the store's executor, which runs no reads. */
 	bool reads_inline = r->srv->store->ops->flags & CO_STORE_READS_INLINE;
-	enum gate g = gate_early(r);
+	enum gate g = r->gate_ran ? r->gate : gate_early(r);
 	if (g == GATE_REPLIED || (g == GATE_STORE && reads_inline && !gate_token(r)))
 		return send_reply(r);
 	r->auth_pending = g == GATE_STORE && !reads_inline;
@@ -823,7 +1072,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	r->srv = srv;
 	r->conn = conn;
 	r->t_start = co_clock_mono_us();
-	r->path = strndup(uri, strcspn(uri, "?"));
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	r->track = ci ? ci->socket_context : NULL;
+	deadline_on(srv, r->track, DL_REQUEST_LINE);
+	size_t n = strlen(uri);
+	r->uri_too_long = n > srv->max_url_bytes; /* answered 414 once the headers are in */
+	r->path = r->uri_too_long ? strdup("") : strndup(uri, strcspn(uri, "?"));
 	if (!r->path) {
 		free(r);
 		return NULL;
@@ -839,7 +1094,11 @@ static void req_start(co_http_req *r, const char *method)
 	r->started = true;
 	r->method = method;
 	co_buf_init(&r->allow);
-	r->route = route_match(r, &r->route_mismatch, &r->bad_path, &r->allow);
+	const union MHD_ConnectionInfo *hs =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	r->header_bytes = hs ? hs->header_size : 0;
+	if (!r->uri_too_long) /* its path was not kept */
+		r->route = route_match(r, &r->route_mismatch, &r->bad_path, &r->allow);
 	r->max_body = r->route && (r->route->flags & CO_ROUTE_LARGE_BODY)
 			      ? co_limits_current.max_import_body
 			      : co_limits_current.max_body;
@@ -866,13 +1125,30 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		return MHD_NO; /* on_uri could not allocate */
 	if (!r->started) {
 		req_start(r, method);
+		if (r->uri_too_long || r->header_bytes > r->srv->max_header_bytes)
+			return dispatch(r); /* 414/431 now; the connection closes (note H2) */
 		const char *cl = co_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		unsigned long long declared = 0;
 		if (cl) {
 			char *end;
-			unsigned long long n = strtoull(cl, &end, 10);
-			if (*end == 0 && n > r->max_body) {
+			declared = strtoull(cl, &end, 10);
+			if (*end == 0 && declared > r->max_body) {
 				r->too_large = true; /* answered now, before reading any byte */
 				return dispatch(r);
+			}
+		}
+		/* A caller the gate refuses without the store (no token: 401) is answered
+		 * before its body is read, so an anonymous client cannot make us buffer
+		 * one (http.h note 5). Only when a body comes: the early reply closes the
+		 * connection, which a keep-alive GET need not suffer. */
+		const char *te = co_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (r->route && !r->bad_path && (declared > 0 || te)) {
+			r->gate = gate_early(r);
+			r->gate_ran = true;
+			if (r->gate == GATE_REPLIED) {
+				deadline_on(r->srv, r->track, DL_RECEIVED);
+				co_reply_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+				return send_reply(r);
 			}
 		}
 		/* Reply on a later call, never this first one: MHD 0.9.75 closes the
@@ -886,14 +1162,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (*upload_size) {
 		size_t n = *upload_size;
 		*upload_size = 0;
-		if (r->too_large)
-			return MHD_YES;
 		if (r->body_len + n > r->max_body) {
+			/* A chunked body over the limit: answered now, and the rest is not
+			 * read; MHD closes the connection (note H1). */
+			deadline_on(r->srv, r->track, DL_RECEIVED);
 			r->too_large = true;
-			free(r->body);
-			r->body = NULL;
-			r->body_len = r->body_cap = 0;
-			return MHD_YES;
+			co_reply_error(r, 413, "body_too_large", NULL,
+				       "request body exceeds %zu bytes", r->max_body);
+			send_reply_now(r);
+			return MHD_NO;
 		}
 		if (r->body_len + n + 1 > r->body_cap) {
 			size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -949,9 +1226,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	/* The reply is sent (or the connection is closing): a kept-alive connection now
+	 * waits for its next request (note H3). */
+	deadline_on(srv, r->track, DL_REPLIED);
 	if (srv->request_log)
 		log_request(srv, r, toe);
 	json_decref(r->json);
+	if (r->body && r->route && (r->route->flags & CO_ROUTE_SECRET_BODY))
+		sodium_memzero(r->body, r->body_cap); /* it carried a secret's value */
 	free(r->body);
 	free(r->path);
 	free(r->decoded);
@@ -1055,12 +1337,15 @@ static void server_free(co_server *srv)
 		nanosleep(&ts, NULL);
 	}
 	if (srv->mhd)
-		MHD_stop_daemon(srv->mhd);
+		MHD_stop_daemon(srv->mhd); /* every connection is CLOSED: conns is empty */
+	reaper_end(srv);
 	free(srv->workers);
 	free(srv->routes);
 	co_ratelimit_free(srv->ratelimit);
 	pthread_mutex_destroy(&srv->qmu);
 	pthread_cond_destroy(&srv->qcv);
+	pthread_mutex_destroy(&srv->cmu);
+	pthread_cond_destroy(&srv->ccv);
 	free(srv);
 }
 
@@ -1077,6 +1362,18 @@ int co_server_start(const co_server_config *cfg, co_server **out)
 		 cfg->admin_hash_hex ? cfg->admin_hash_hex : "");
 	pthread_mutex_init(&srv->qmu, NULL);
 	pthread_cond_init(&srv->qcv, NULL);
+	/* hostile clients (notes H1-H3); 0 means the default */
+	srv->request_timeout_us =
+		(cfg->request_timeout_s > 0 ? cfg->request_timeout_s : 30) * 1000000LL;
+	srv->idle_timeout_us = (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 60) * 1000000LL;
+	srv->max_header_bytes = cfg->max_header_bytes ? cfg->max_header_bytes : 16384;
+	srv->max_url_bytes = cfg->max_url_bytes ? cfg->max_url_bytes : 8192;
+	pthread_mutex_init(&srv->cmu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the reaper's tick */
+	pthread_cond_init(&srv->ccv, &ca);
+	pthread_condattr_destroy(&ca);
 	int rc = compile_routes(srv, cfg->routes);
 	if (rc == CO_OK && !cfg->auth_off && strlen(srv->admin_hash) != CO_TOKEN_HASH_HEX)
 		rc = co_err_set(CO_EINVAL, "no admin token hash: auth needs one (or --dev)");
@@ -1102,6 +1399,12 @@ int co_server_start(const co_server_config *cfg, co_server **out)
 		else
 			srv->nworkers++;
 	}
+	if (rc == CO_OK) {
+		if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
+			rc = co_err_set(CO_EINTERNAL, "cannot start the connection reaper");
+		else
+			srv->reaper_running = true;
+	}
 	if (rc) {
 		server_free(srv);
 		return rc;
@@ -1116,8 +1419,10 @@ int co_server_start(const co_server_config *cfg, co_server **out)
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)4096, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(srv->idle_timeout_us / 1000000),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_size(srv),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
 	if (!srv->mhd) {
 		server_free(srv);
 		return co_err_set(CO_EUNAVAIL, "cannot listen on %s (address in use or not local?)",

@@ -99,9 +99,13 @@ static void spawn(th_server *s, const char *const *extra_args)
 	argv[argc] = NULL;
 
 	bool own_admin = false; /* the test chose the admin token's source itself */
-	for (int i = 0; extra_args && extra_args[i]; i++)
+	bool own_key = false;   /* … or the secrets key's */
+	for (int i = 0; extra_args && extra_args[i]; i++) {
 		if (!strcmp(extra_args[i], "--admin-token-file") || !strcmp(extra_args[i], "--dev"))
 			own_admin = true;
+		if (!strcmp(extra_args[i], "--secrets-key-file"))
+			own_key = true;
+	}
 	pid_t pid = fork();
 	if (pid < 0)
 		fail_msg("fork: %s", strerror(errno));
@@ -111,6 +115,11 @@ static void spawn(th_server *s, const char *const *extra_args)
 			unsetenv("COLONY_ADMIN_TOKEN");
 		else
 			setenv("COLONY_ADMIN_TOKEN", TH_ADMIN_TOKEN, 1);
+		if (own_key)
+			unsetenv("COLONY_SECRETS_KEY");
+		else /* one key for every colonyd of a test, replicas included, and no key file
+		      * left in the working directory by a PostgreSQL run */
+			setenv("COLONY_SECRETS_KEY", TH_SECRETS_KEY, 1);
 		int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);

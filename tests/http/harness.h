@@ -14,7 +14,8 @@
  *  4. Auth (SPEC §10): colonyd runs with COLONY_ADMIN_TOKEN=TH_ADMIN_TOKEN (unless the
  *     extra arguments name --admin-token-file or --dev), and th_client_new() sends that
  *     admin token on every request. th_client_new_token() sends another token, or none.
- *     A request's own "Authorization:" header replaces the client's.
+ *     A request's own "Authorization:" header replaces the client's. Likewise
+ *     COLONY_SECRETS_KEY=TH_SECRETS_KEY unless they name --secrets-key-file.
  */
 #ifndef COLONY_TEST_HARNESS_H
 #define COLONY_TEST_HARNESS_H
@@ -47,6 +48,7 @@ typedef struct {
 typedef struct th_client th_client;
 
 #define TH_ADMIN_TOKEN "colony-test-admin-token-0123456789abcdef"
+#define TH_SECRETS_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 /* Starts colonyd; extra_args (may be NULL) is a NULL-terminated argv tail. Aborts the
  * test on failure. */

@@ -2,9 +2,15 @@
  * test_http_audit.c — SPEC §7 audit log over HTTP against a real colonyd (--no-scheduler):
  *  - every mutation route (workspace create/patch/delete, memory put/delete, schedule
  *    create/patch/delete/run, inbox enqueue/claim/ack, org import, skill append, usage
- *    add, budget patch) appends exactly one record: its action, the actor (X-Colony-Actor,
- *    "anonymous" without it or when it is not a sane token), target = the path, detail =
- *    {method, path, request_sha256 = SHA-256 of the body sent (of "" without one)};
+ *    add, budget patch, token create/revoke) appends exactly one record: its action, the
+ *    actor, target = the path, detail = {method, path, request_sha256 = SHA-256 of the
+ *    body sent (of "" without one)};
+ *  - the actor is the caller (http.h note 5): "admin:<X-Colony-Actor>" with the admin
+ *    token ("admin" without the header or when it is not a sane token of 1..64 characters,
+ *    and a 64-character name is kept whole); "token:<token id>" with a workspace token,
+ *    whatever X-Colony-Actor says; with --dev the X-Colony-Actor value, or "anonymous";
+ *  - a secret write is audited without a digest of its body (detail.request_sha256 null,
+ *    detail.body says it is withheld), and the value appears nowhere in the log;
  *  - requests that fail (400, 404, 409, 415, 402) and every GET append nothing, a dry-run
  *    import neither; an idempotent repeat of an enqueue (200) is a success: recorded;
  *  - GET /audit: filters actor, action, target (prefix), since/until, paging with after
@@ -106,20 +112,38 @@ static json_t *audit_get(const char *fmt, ...)
 
 static json_t *records_of(json_t *body) { return json_object_get(body, "records"); }
 
-/* Sends a mutation; asserts its status (`want`; 0: any 2xx). Returns the response. */
-static th_resp send_as(const char *actor, const char *method, const char *path, const char *body,
-		       long want)
+/* Sends a mutation with client c, X-Colony-Actor: actor (NULL: no header); asserts its
+ * status (`want`; 0: any 2xx). Returns the response. */
+static th_resp send_as_c(th_client *c, const char *actor, const char *method, const char *path,
+			 const char *body, long want)
 {
-	char h[128];
+	char h[160];
 	snprintf(h, sizeof h, "X-Colony-Actor: %s", actor ? actor : "");
 	const char *hdrs[] = {h, NULL};
-	th_resp r = th_req(cl, method, path, body, actor ? hdrs : NULL);
+	th_resp r = th_req(c, method, path, body, actor ? hdrs : NULL);
 	if (r.status == 404 && want != 404 && r.json && th_str(&r, "code") &&
 	    !strcmp(th_str(&r, "code"), "no_route"))
 		fail_msg("%s %s is not served (404: %s): has its route landed?", method, path, r.body);
 	if (want ? r.status != want : (r.status < 200 || r.status > 299))
 		fail_msg("%s %s: status %ld, wanted %ld: %s", method, path, r.status, want, r.body);
 	return r;
+}
+
+/* The same with the admin client. */
+static th_resp send_as(const char *actor, const char *method, const char *path, const char *body,
+		       long want)
+{
+	return send_as_c(cl, actor, method, path, body, want);
+}
+
+/* The actor the log names for the admin token with X-Colony-Actor: actor (NULL: none). */
+static const char *admin_actor(const char *actor, char *out, size_t cap)
+{
+	if (actor)
+		snprintf(out, cap, "admin:%s", actor);
+	else
+		snprintf(out, cap, "admin");
+	return out;
 }
 
 /* The one record a mutation appended after seq `before`: its fields must match. */
@@ -137,7 +161,12 @@ static void expect_one_at(int line, long long before, const char *action, const 
 	th_jtime(r, "at");
 	if (strcmp(th_jstr(r, "action"), action))
 		fail_msg("line %d: action %s, wanted %s", line, th_jstr(r, "action"), action);
-	assert_string_equal(th_jstr(r, "actor"), actor);
+	if (!th_jstr(r, "actor") || strcmp(th_jstr(r, "actor"), actor)) {
+		char got[160];
+		snprintf(got, sizeof got, "%s", th_jstr(r, "actor") ? th_jstr(r, "actor") : "(none)");
+		json_decref(b); /* no leak report on top of the failure */
+		fail_msg("line %d: actor \"%s\", wanted \"%s\"", line, got, actor);
+	}
 	assert_string_equal(th_jstr(r, "target"), path);
 	json_t *d = json_object_get(r, "detail");
 	assert_true(json_is_object(d));
@@ -161,7 +190,8 @@ static th_resp mut_at(int line, const char *actor, const char *method, const cha
 {
 	long long h = head_at(line);
 	th_resp r = send_as(actor, method, path, body, want);
-	expect_one_at(line, h, action, actor ? actor : "anonymous", method, path, body);
+	char who[160];
+	expect_one_at(line, h, action, admin_actor(actor, who, sizeof who), method, path, body);
 	assert_int_equal(head_at(line), h + 1);
 	return r;
 }
@@ -180,7 +210,7 @@ static void none_at(int line, const char *method, const char *path, const char *
 
 static void mk_ws(const char *name, char *id)
 {
-	th_create_ws(cl, name, NULL, id); /* anonymous: appends a record, tests count after */
+	th_create_ws(cl, name, NULL, id); /* "admin": appends a record, tests count after */
 }
 
 /* ---- 1. every mutation route --------------------------------------------------------- */
@@ -342,18 +372,173 @@ static void test_actor_header(void **state)
 	th_resp_free(&r);
 	r = mut(NULL, "POST", p, "{\"key\":\"a\",\"value\":2}", 200, "memory.put");
 	th_resp_free(&r);
-	/* Not a sane token (a space; 65 characters): anonymous. */
+	/* Not a sane token (a space; 65 characters): the admin, unnamed. */
 	long long h = head();
 	r = send_as("bad actor", "POST", p, "{\"key\":\"a\",\"value\":3}", 200);
 	th_resp_free(&r);
-	expect_one(h, "memory.put", "anonymous", "POST", p, "{\"key\":\"a\",\"value\":3}");
-	char longname[80];
+	expect_one(h, "memory.put", "admin", "POST", p, "{\"key\":\"a\",\"value\":3}");
+	char longname[80], want[100];
 	memset(longname, 'x', 65);
 	longname[65] = 0;
 	h = head();
 	r = send_as(longname, "POST", p, "{\"key\":\"a\",\"value\":4}", 200);
 	th_resp_free(&r);
-	expect_one(h, "memory.put", "anonymous", "POST", p, "{\"key\":\"a\",\"value\":4}");
+	expect_one(h, "memory.put", "admin", "POST", p, "{\"key\":\"a\",\"value\":4}");
+	/* 64 characters is a sane name: named whole, not cut to fit a buffer. */
+	longname[63] = 'y';
+	longname[64] = 0;
+	h = head();
+	r = send_as(longname, "POST", p, "{\"key\":\"a\",\"value\":5}", 200);
+	th_resp_free(&r);
+	expect_one(h, "memory.put", admin_actor(longname, want, sizeof want), "POST", p,
+		   "{\"key\":\"a\",\"value\":5}");
+}
+
+/* A workspace token is audited as "token:<its id>": X-Colony-Actor cannot rename it. Its
+ * refused writes (403, 401) append nothing. */
+static void test_token_actor(void **state)
+{
+	(void)state;
+	char ws[40], other[40], p[256], tid[40], tok[128], want[64];
+	mk_ws("aud-tok", ws);
+	mk_ws("aud-tok-other", other);
+	snprintf(p, sizeof p, "/workspaces/%s/tokens", ws);
+	th_resp r = mut("minter", "POST", p, NULL, 201, "token.create");
+	assert_non_null(th_str(&r, "id"));
+	assert_non_null(th_str(&r, "auth_token"));
+	snprintf(tid, sizeof tid, "%s", th_str(&r, "id"));
+	snprintf(tok, sizeof tok, "%s", th_str(&r, "auth_token"));
+	th_resp_free(&r);
+	/* The plaintext is in the answer only, never in the log. */
+	json_t *all = audit_get("limit=1000&target=%s", p);
+	char *dump = json_dumps(all, JSON_COMPACT);
+	assert_null(strstr(dump, tok));
+	free(dump);
+	json_decref(all);
+
+	th_client *tc = th_client_new_token(&srv, tok);
+	snprintf(want, sizeof want, "token:%s", tid);
+	snprintf(p, sizeof p, "/workspaces/%s/memory", ws);
+	const char *bodies[] = {"{\"key\":\"t\",\"value\":1}", "{\"key\":\"t\",\"value\":2}",
+				"{\"key\":\"t\",\"value\":3}"};
+	const char *actors[] = {"mallory", "admin", NULL};
+	for (int i = 0; i < 3; i++) {
+		long long h = head();
+		r = send_as_c(tc, actors[i], "POST", p, bodies[i], 200);
+		th_resp_free(&r);
+		expect_one(h, "memory.put", want, "POST", p, bodies[i]);
+	}
+	/* Filterable by that actor. */
+	json_t *b = audit_get("actor=%s", want);
+	assert_int_equal(json_array_size(records_of(b)), 3);
+	json_decref(b);
+
+	/* Refused: another root's workspace (403) appends nothing. */
+	long long h = head();
+	snprintf(p, sizeof p, "/workspaces/%s/memory", other);
+	r = send_as_c(tc, "mallory", "POST", p, "{\"key\":\"t\",\"value\":1}", 403);
+	th_resp_free(&r);
+	assert_int_equal(head(), h);
+
+	/* Revoked (by the admin: one record), the token's writes are 401 and append nothing. */
+	snprintf(p, sizeof p, "/workspaces/%s/tokens/%s", ws, tid);
+	r = mut(NULL, "DELETE", p, NULL, 204, "token.revoke");
+	th_resp_free(&r);
+	h = head();
+	snprintf(p, sizeof p, "/workspaces/%s/memory", ws);
+	r = send_as_c(tc, "mallory", "POST", p, "{\"key\":\"t\",\"value\":9}", 401);
+	th_resp_free(&r);
+	assert_int_equal(head(), h);
+	th_client_free(tc);
+}
+
+/* Secret writes are audited, without a digest of the body (a hash of a short secret could
+ * be guessed), and the value is nowhere in the log. */
+static void test_secret_writes_withhold_body(void **state)
+{
+	(void)state;
+	char ws[40];
+	mk_ws("aud-secret", ws);
+	const char *value = "s3cret-value-aud-42";
+	char body[128];
+	snprintf(body, sizeof body, "{\"name\":\"API_KEY\",\"value\":\"%s\"}", value);
+	char wsp[256], wsdel[256];
+	snprintf(wsp, sizeof wsp, "/workspaces/%s/secrets", ws);
+	snprintf(wsdel, sizeof wsdel, "/workspaces/%s/secrets/API_KEY", ws);
+	const struct {
+		const char *path;
+		const char *method;
+		const char *body;
+		const char *action;
+		bool withheld;
+	} steps[] = {
+		{"/settings/secrets", "POST", body, "secret.put", true},
+		{wsp, "POST", body, "secret.put", true},
+		{wsdel, "DELETE", NULL, "secret.delete", false},
+		{"/settings/secrets/API_KEY", "DELETE", NULL, "secret.delete", false},
+	};
+	for (int i = 0; i < 4; i++) {
+		long long h = head();
+		th_resp r = send_as("ops", steps[i].method, steps[i].path, steps[i].body, 0);
+		th_resp_free(&r);
+		if (!steps[i].withheld) {
+			expect_one(h, steps[i].action, "admin:ops", steps[i].method, steps[i].path,
+				   steps[i].body);
+			continue;
+		}
+		json_t *b = audit_get("after=%lld", h);
+		json_t *recs = records_of(b);
+		assert_int_equal(json_array_size(recs), 1);
+		json_t *rec = json_array_get(recs, 0);
+		assert_string_equal(th_jstr(rec, "action"), steps[i].action);
+		assert_string_equal(th_jstr(rec, "actor"), "admin:ops");
+		assert_string_equal(th_jstr(rec, "target"), steps[i].path);
+		json_t *d = json_object_get(rec, "detail");
+		assert_string_equal(th_jstr(d, "method"), "POST");
+		assert_string_equal(th_jstr(d, "path"), steps[i].path);
+		assert_true(th_jnull(d, "request_sha256"));
+		assert_non_null(th_jstr(d, "body"));
+		json_decref(b);
+	}
+	char digest[65];
+	sha256_hex(body, digest);
+	json_t *all = audit_get("limit=1000");
+	char *dump = json_dumps(all, JSON_COMPACT);
+	assert_null(strstr(dump, value));
+	assert_null(strstr(dump, digest));
+	free(dump);
+	json_decref(all);
+}
+
+/* With --dev (no auth) the actor is the X-Colony-Actor value, or "anonymous". */
+static void test_dev_actor(void **state)
+{
+	(void)state;
+	static const char *const dev_args[] = {"--no-scheduler", "--dev", NULL};
+	th_server dev;
+	th_server_start(&dev, dev_args);
+	th_client *dc = th_client_new_token(&dev, NULL);
+	th_resp r = th_req(dc, "POST", "/workspaces", "{\"name\":\"aud-dev\"}", NULL);
+	assert_int_equal(r.status, 201);
+	th_resp_free(&r);
+	const char *named[] = {"X-Colony-Actor: dev-agent", NULL};
+	r = th_req(dc, "POST", "/workspaces", "{\"name\":\"aud-dev-2\"}", named);
+	assert_int_equal(r.status, 201);
+	th_resp_free(&r);
+	const char *bad[] = {"X-Colony-Actor: not sane", NULL};
+	r = th_req(dc, "POST", "/workspaces", "{\"name\":\"aud-dev-3\"}", bad);
+	assert_int_equal(r.status, 201);
+	th_resp_free(&r);
+	r = th_req(dc, "GET", "/audit", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	json_t *recs = json_object_get(r.json, "records");
+	assert_int_equal(json_array_size(recs), 3);
+	assert_string_equal(th_jstr(json_array_get(recs, 0), "actor"), "anonymous");
+	assert_string_equal(th_jstr(json_array_get(recs, 1), "actor"), "dev-agent");
+	assert_string_equal(th_jstr(json_array_get(recs, 2), "actor"), "anonymous");
+	th_resp_free(&r);
+	th_client_free(dc);
+	assert_int_equal(th_server_stop(&dev), 0);
 }
 
 /* ---- 3. GET /audit ------------------------------------------------------------------- */
@@ -381,7 +566,7 @@ static void test_list_filters_and_paging(void **state)
 	}
 	assert_int_equal(head(), h0 + 12);
 
-	json_t *b = audit_get("actor=l-alice");
+	json_t *b = audit_get("actor=admin:l-alice");
 	json_t *recs = records_of(b);
 	assert_int_equal(json_array_size(recs), 6);
 	for (size_t i = 0; i < 6; i++) {
@@ -393,7 +578,7 @@ static void test_list_filters_and_paging(void **state)
 
 	b = audit_get("action=workspace.update&after=%lld", h0);
 	assert_int_equal(json_array_size(records_of(b)), 6);
-	assert_string_equal(th_jstr(json_array_get(records_of(b), 0), "actor"), "l-bob");
+	assert_string_equal(th_jstr(json_array_get(records_of(b), 0), "actor"), "admin:l-bob");
 	json_decref(b);
 
 	b = audit_get("target=%s", wsp); /* a prefix: the workspace and its memory */
@@ -402,7 +587,7 @@ static void test_list_filters_and_paging(void **state)
 	b = audit_get("target=%s", p);
 	assert_int_equal(json_array_size(records_of(b)), 6);
 	json_decref(b);
-	b = audit_get("actor=l-alice&action=workspace.update");
+	b = audit_get("actor=admin:l-alice&action=workspace.update");
 	assert_int_equal(json_array_size(records_of(b)), 0);
 	json_decref(b);
 
@@ -418,7 +603,7 @@ static void test_list_filters_and_paging(void **state)
 	assert_int_equal(json_array_size(recs), 5); /* records 4..8 */
 	assert_int_equal(th_jint(json_array_get(recs, 0), "seq"), h0 + 4);
 	json_decref(b);
-	b = audit_get("since=%s&until=%s&actor=l-bob", since, until);
+	b = audit_get("since=%s&until=%s&actor=admin:l-bob", since, until);
 	assert_int_equal(json_array_size(records_of(b)), 3); /* 4, 6, 8 */
 	json_decref(b);
 	b = audit_get("since=2999-01-01T00:00:00Z");
@@ -631,6 +816,9 @@ int main(void)
 		cmocka_unit_test(test_failures_and_reads_append_nothing),
 		cmocka_unit_test(test_idempotent_repeat_is_recorded),
 		cmocka_unit_test(test_actor_header),
+		cmocka_unit_test(test_token_actor),
+		cmocka_unit_test(test_secret_writes_withhold_body),
+		cmocka_unit_test(test_dev_actor),
 		cmocka_unit_test(test_list_filters_and_paging),
 		cmocka_unit_test(test_concurrent_clients),
 		cmocka_unit_test(test_tampering_detected),
