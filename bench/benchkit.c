@@ -916,6 +916,9 @@ int server_start(server_proc *s, const char *db_url, const char *const *extra_ar
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		setenv("COLONY_ADMIN_TOKEN", bench_token(), 1); /* note 1 */
+		if (!getenv("COLONY_SECRETS_KEY")) /* PostgreSQL runs need a key named */
+			setenv("COLONY_SECRETS_KEY",
+			       "62656e63682d6b65792d30313233343536373839616263646566303132333435", 1);
 		dup2(logfd, STDOUT_FILENO);
 		dup2(logfd, STDERR_FILENO);
 		execv(exe, argv);

@@ -52,9 +52,10 @@ static void usage(FILE *f)
 		"  --dev                no auth: every caller is admin; only with a loopback --listen\n"
 		"  --admin-token-file PATH  where the admin token is kept when COLONY_ADMIN_TOKEN is\n"
 		"                       not set (default: beside the SQLite file, DB.admin-token;\n"
-		"                       ./colony.admin-token with PostgreSQL); made 0600 if absent\n"
+		"                       with PostgreSQL it must be named); made 0600 if absent\n"
 		"  --secrets-key-file PATH  the secrets key when COLONY_SECRETS_KEY is not set\n"
-		"                       (default DB.secrets-key, or ./colony.secrets-key); made 0600\n"
+		"                       (default DB.secrets-key; with PostgreSQL it must be named);\n"
+		"                       made 0600 if absent\n"
 		"  --rate-limit N       requests per second per workspace token (default 100; 0 = off)\n"
 		"  --rate-burst N       requests a token may make at once (default 2 x --rate-limit)\n"
 		"  --request-timeout S  a request's headers and body must arrive within S seconds\n"
@@ -122,14 +123,21 @@ static co_usec_t test_clock(void)
 	return co_parse_i64(buf, 1, INT64_MAX, &v) ? 0 : v;
 }
 
-/* The default path of a key file: beside a SQLite database, else in the working
- * directory (PostgreSQL). */
-static void default_key_path(const char *db, const char *suffix, char *out, size_t cap)
+static bool is_pg_url(const char *db) { return strstr(db, "://") || strchr(db, '='); }
+
+/* The default path of a key file: beside a SQLite database. With PostgreSQL there is no
+ * default: replicas on several machines must share one admin token and one secrets key,
+ * and a key made up by each replica would make the others' secrets unreadable, so the
+ * operator names them (environment or flag). CO_EINVAL then. */
+static int default_key_path(const char *db, const char *suffix, const char *env,
+			    const char *flag, char *out, size_t cap)
 {
-	if (strstr(db, "://") || strchr(db, '='))
-		snprintf(out, cap, "./colony.%s", suffix);
-	else
-		snprintf(out, cap, "%s.%s", db, suffix);
+	if (is_pg_url(db))
+		return co_err_set(CO_EINVAL,
+				  "with PostgreSQL every replica must use the same %s: set %s, or "
+				  "name a file with %s", suffix, env, flag);
+	snprintf(out, cap, "%s.%s", db, suffix);
+	return CO_OK;
 }
 
 /* The admin token's hash (auth.h note 4): from COLONY_ADMIN_TOKEN, else from the file
@@ -150,8 +158,9 @@ static int load_admin_token(const char *db, const char *file, char *hash_hex)
 	char path[4096], fresh[CO_ADMIN_TOKEN_FRESH_LEN + 1], tok[CO_ADMIN_TOKEN_MAX + 2];
 	if (file)
 		snprintf(path, sizeof path, "%s", file);
-	else
-		default_key_path(db, "admin-token", path, sizeof path);
+	else if (default_key_path(db, "admin-token", "COLONY_ADMIN_TOKEN", "--admin-token-file",
+				  path, sizeof path))
+		return CO_EINVAL;
 	co_admin_token_fresh(fresh);
 	bool created;
 	int rc = co_keyfile_load_or_create(path, fresh, tok, sizeof tok, &created);
@@ -192,8 +201,9 @@ static int load_secrets_key(const char *db, const char *file)
 		char path[4096], fresh[2 * CO_SECRET_KEY_LEN + 1], text[256];
 		if (file)
 			snprintf(path, sizeof path, "%s", file);
-		else
-			default_key_path(db, "secrets-key", path, sizeof path);
+		else if (default_key_path(db, "secrets-key", "COLONY_SECRETS_KEY",
+					  "--secrets-key-file", path, sizeof path))
+			return CO_EINVAL;
 		co_secret_key_fresh_hex(fresh);
 		bool created;
 		rc = co_keyfile_load_or_create(path, fresh, text, sizeof text, &created);
@@ -338,6 +348,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "colonyd: %s\n", co_err_msg());
 		return 1;
 	}
+	/* Read once; not left in the environment for anything this process might start. */
+	unsetenv("COLONY_ADMIN_TOKEN");
+	unsetenv("COLONY_SECRETS_KEY");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) { /* before any thread */
 		fprintf(stderr, "colonyd: curl_global_init failed\n");
 		return 1;

@@ -66,7 +66,7 @@ const co_route co_api_routes[] = {
 	{"GET", "/audit", api_audit_list, W, NULL, A_ADMIN},
 	{"GET", "/audit/verify", api_audit_verify, W, NULL, A_ADMIN},
 
-	{"POST", "/workspaces/:id/tokens", api_token_create, B, "token.create", A_BELOW},
+	{"POST", "/workspaces/:id/tokens", api_token_create, B, "token.create", A_ADMIN},
 	{"GET", "/workspaces/:id/tokens", api_token_list, 0, NULL, A_SUBTREE},
 	{"DELETE", "/workspaces/:id/tokens/:tid", api_token_revoke, B, "token.revoke", A_SUBTREE},
 

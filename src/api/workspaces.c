@@ -10,7 +10,11 @@
  *  - lists only the children of T, of T's parent (T's siblings) or of T's descendants,
  *    so it must pass ?parent_id= (a list of roots or of everything needs the admin);
  *  - moves (PATCH parent_id) a workspace of its subtree only under T or T's descendants,
- *    never to the top.
+ *    never to the top;
+ *  - may not change its own `url` (where its schedules' webhooks go: a leaked token must
+ *    not point them at an internal address); its managers and the admin may;
+ *  - tombstones workspaces below T (the gate's rule) but never purges: ?purge=true
+ *    destroys rows for good and needs the admin.
  */
 #include "../core/err.h"
 #include "../core/validate.h"
@@ -206,6 +210,13 @@ void api_ws_patch(co_http_req *r)
 		co_ws_patch_clear(&p);
 		return;
 	}
+	const co_principal *who = co_req_principal(r);
+	if ((p.fields & CO_WSF_URL) && !who->admin && !strcmp(who->workspace_id.s, id.s)) {
+		co_reply_error(r, 403, "forbidden", NULL,
+			       "a workspace token may not change its own url; its managers may");
+		co_ws_patch_clear(&p);
+		return;
+	}
 	co_workspace out = {0};
 	co_conflict conflict = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), ws_patch, &id, &p, &out, &conflict);
@@ -228,6 +239,12 @@ void api_ws_delete(co_http_req *r)
 	if (co_parse_bool(co_req_query(r, "confirm"), false, &o.confirm) ||
 	    co_parse_bool(co_req_query(r, "purge"), false, &o.purge)) {
 		co_reply_error(r, 400, "invalid", NULL, "%s", co_err_msg());
+		return;
+	}
+	if (o.purge && !co_req_principal(r)->admin) {
+		co_reply_error(r, 403, "admin_only", NULL,
+			       "purging deletes for good and needs the admin token; a workspace "
+			       "token may tombstone (without ?purge=true)");
 		return;
 	}
 	co_id_list ids = {0};

@@ -25,6 +25,13 @@
  *     of the head hash would catch that, and is not built.)
  *  4. The detail is JSON text: {"method", "path", "request_sha256"} — a digest of the
  *     request body, never the body itself (bodies may hold secrets).
+ *  5. Revocation at once. A workspace token's request passes the HTTP gate before its
+ *     write runs; a revoke (or a tombstone) may commit in between. So when the entry
+ *     names a token_id, the backend checks — in the write's own transaction, where it
+ *     appends the record, with the token's row locked against a concurrent revoke —
+ *     that the token is still unrevoked and its workspace not removed; if not, the
+ *     write fails with CO_EREVOKED and nothing of it persists. Hence no write by a
+ *     token commits after that token's revoke (or its workspace's removal) committed.
  */
 #ifndef COLONY_CORE_AUDIT_H
 #define COLONY_CORE_AUDIT_H
@@ -45,6 +52,9 @@ typedef struct {
 	const char *action;      /* "workspace.create", "memory.put", … (the route's) */
 	const char *target;      /* the request path */
 	const char *detail_json; /* note 4 */
+	/* The calling workspace token's id, or NULL (admin, --dev): its write is checked in
+	 * its own transaction (note 5). */
+	const char *token_id;
 } co_audit_entry;
 
 typedef struct {

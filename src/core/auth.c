@@ -141,29 +141,35 @@ co_ws_relation co_ws_relate(const co_id *lx, size_t nx, const co_id *lt, size_t 
 
 /* ---- key files --------------------------------------------------------------------- */
 
+/* Reads a key file that must be a regular file of ours alone: owned by this user, one
+ * link (not a hard link to some other file), no access for group or others. Opened
+ * without following a symlink and without blocking (a FIFO there must not hang the
+ * start). CO_ENOTFOUND if absent. */
 static int read_keyfile(const char *path, char *out, size_t cap)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? CO_ENOTFOUND
 				       : co_err_set(CO_EINVAL, "%s: %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	const char *bad = NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		bad = "is not a regular file";
+	else if (st.st_uid != geteuid())
+		bad = "is not owned by the user colonyd runs as";
+	else if (st.st_nlink != 1)
+		bad = "has more than one link";
+	else if (st.st_mode & (S_IRWXG | S_IRWXO))
+		bad = "is readable by group or others: chmod 600 it";
+	if (bad) {
 		close(fd);
-		return co_err_set(CO_EINVAL, "%s is not a regular file", path);
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		close(fd);
-		return co_err_set(CO_EINVAL, "%s is readable by group or others (mode %o): chmod 600 it",
-				  path, (unsigned)(st.st_mode & 0777));
+		return co_err_set(CO_EINVAL, "%s %s", path, bad);
 	}
 	size_t len = 0;
 	for (;;) {
-		if (len + 1 >= cap) {
-			close(fd);
-			return co_err_set(CO_EINVAL, "%s is too long", path);
-		}
-		ssize_t n = read(fd, out + len, cap - 1 - len);
+		char extra;
+		bool full = len + 1 >= cap;
+		ssize_t n = full ? read(fd, &extra, 1) : read(fd, out + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -172,6 +178,10 @@ static int read_keyfile(const char *path, char *out, size_t cap)
 		}
 		if (n == 0)
 			break;
+		if (full) {
+			close(fd);
+			return co_err_set(CO_EINVAL, "%s is too long", path);
+		}
 		len += (size_t)n;
 	}
 	close(fd);
@@ -179,6 +189,25 @@ static int read_keyfile(const char *path, char *out, size_t cap)
 		len--;
 	out[len] = 0;
 	return CO_OK;
+}
+
+/* fsync of the directory holding path, so a new name in it survives a crash. */
+static void sync_dir_of(const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
 }
 
 int co_keyfile_load_or_create(const char *path, const char *fresh, char *out, size_t cap,
@@ -189,13 +218,15 @@ int co_keyfile_load_or_create(const char *path, const char *fresh, char *out, si
 	if (rc != CO_ENOTFOUND)
 		return rc;
 	char tmp[4096];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
 		return co_err_set(CO_EINVAL, "key file path is too long");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = mkostemp(tmp, O_CLOEXEC); /* a fresh name, mode 0600 */
 	if (fd < 0)
-		return co_err_set(CO_EINVAL, "cannot create %s: %s", tmp, strerror(errno));
+		return co_err_set(CO_EINVAL, "cannot create a file beside %s: %s", path,
+				  strerror(errno));
 	size_t len = strlen(fresh);
-	bool ok = write(fd, fresh, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	bool ok = fchmod(fd, 0600) == 0 && write(fd, fresh, len) == (ssize_t)len &&
+		  write(fd, "\n", 1) == 1 && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
 	if (!ok) {
 		unlink(tmp);
@@ -208,5 +239,7 @@ int co_keyfile_load_or_create(const char *path, const char *fresh, char *out, si
 	if (lrc != 0 && lerr != EEXIST)
 		return co_err_set(CO_EINVAL, "cannot create %s: %s", path, strerror(lerr));
 	*created = lrc == 0;
+	if (*created)
+		sync_dir_of(path);
 	return read_keyfile(path, out, cap);
 }

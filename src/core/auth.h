@@ -99,8 +99,9 @@ co_ws_relation co_ws_relate(const co_id *lin_x, size_t nx, const co_id *lin_t, s
  * If it does not exist, writes `fresh` to it first: to a temporary file of mode 0600,
  * fsync'd, then link()ed into place, so two processes starting at once agree on one
  * content and no reader ever sees a partial file. *created says whether this call made
- * it. A file readable by group or others is refused (CO_EINVAL). Errors: CO_EINVAL with
- * a message naming the path. */
+ * it. The file must be a regular file (no symlink, no FIFO), owned by this user, with
+ * one link and no access for group or others; else CO_EINVAL. The directory is fsync'd
+ * after a new file is linked in. Errors: CO_EINVAL with a message naming the path. */
 int co_keyfile_load_or_create(const char *path, const char *fresh, char *out, size_t cap,
 			      bool *created);
 

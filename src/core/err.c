@@ -32,6 +32,7 @@ const char *co_err_name(int code)
 	case CO_EINVAL: return "invalid";
 	case CO_EUNAVAIL: return "unavailable";
 	case CO_ENOMEM: return "out_of_memory";
+	case CO_EREVOKED: return "revoked";
 	default: return "internal";
 	}
 }

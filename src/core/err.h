@@ -23,6 +23,8 @@ enum {
 	CO_EUNAVAIL = -5,   /* storage busy or unreachable: worth retrying */
 	CO_ENOMEM = -6,     /* allocation failed */
 	CO_EINTERNAL = -7,  /* a bug or an unexpected storage error */
+	CO_EREVOKED = -8,   /* the caller's token was revoked, or its workspace removed, before
+			     * the write could commit (audit.h note 5): answered 401 */
 };
 
 #define CO_ERR_MSG_MAX 256

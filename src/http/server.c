@@ -78,6 +78,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <sodium.h>
 #include <netdb.h>
@@ -396,6 +397,12 @@ void co_reply_error(co_http_req *r, unsigned status, const char *code, const cha
 	set_reply(r, status, data, len);
 }
 
+static void reply_401(co_http_req *r, const char *code, const char *msg)
+{
+	co_reply_error(r, 401, code, NULL, "%s", msg);
+	co_reply_header(r, "WWW-Authenticate", "Bearer");
+}
+
 void co_reply_store_error(co_http_req *r, int rc)
 {
 	switch (rc) {
@@ -408,6 +415,10 @@ void co_reply_store_error(co_http_req *r, int rc)
 	case CO_EEXISTS: co_reply_error(r, 409, "exists", NULL, "%s", co_err_msg()); break;
 	case CO_ECONFLICT: co_reply_error(r, 409, "conflict", NULL, "%s", co_err_msg()); break;
 	case CO_ENOMEM: co_reply_error(r, 500, "out_of_memory", NULL, "out of memory"); break;
+	case CO_EREVOKED:
+		reply_401(r, "invalid_token", "the token was revoked (or its workspace removed) "
+			  "before this write could commit; nothing was written");
+		break;
 	default: co_reply_error(r, 500, "internal", NULL, "internal error: %s", co_err_msg());
 	}
 }
@@ -544,12 +555,6 @@ static const char *bearer_token(co_http_req *r)
 	return *h ? h : NULL;
 }
 
-static void reply_401(co_http_req *r, const char *code, const char *msg)
-{
-	co_reply_error(r, 401, code, NULL, "%s", msg);
-	co_reply_header(r, "WWW-Authenticate", "Bearer");
-}
-
 /* Does the caller reach workspace x under `access`? CO_OK with *ok, or a storage error.
  * An absent x is not reached (403, never 404: a token learns nothing of other trees). */
 static int reach(co_http_req *r, const co_id *x, co_access access, bool *ok)
@@ -611,6 +616,85 @@ bool co_req_reach_or_reply(co_http_req *r, const co_id *ws, co_access access)
 	return ok;
 }
 
+/* A token's last_used_at, written without anyone waiting for it. */
+typedef struct {
+	co_store_task task;
+	co_store *store;
+	co_id token_id;
+	co_usec_t at;
+} touch_task;
+
+static void touch_run(co_store_task *t)
+{
+	touch_task *tt = t->ctx;
+	(void)CO_STORE_CALL(tt->store, token_touch, &tt->token_id, tt->at); /* best effort */
+}
+
+static void touch_done(co_store_task *t, int rc)
+{
+	(void)rc;
+	free(t->ctx);
+}
+
+/* Notes a token's use (at most every TOKEN_TOUCH_EVERY_US). With a write executor
+ * (SQLite) it is handed over and not waited for: the gate runs on an event thread,
+ * which must not wait for a commit. Else (PostgreSQL, on a worker) one quick update. */
+static void touch_token(co_server *srv, const co_id *id, co_usec_t at)
+{
+	co_store *s = srv->store;
+	if (!s->ops->exec_batched) {
+		(void)CO_STORE_CALL(s, token_touch, id, at);
+		return;
+	}
+	touch_task *tt = calloc(1, sizeof *tt);
+	if (!tt)
+		return;
+	*tt = (touch_task){.task = {.run = touch_run, .done = touch_done, .ctx = tt},
+			   .store = s, .token_id = *id, .at = at};
+	tt->task.ctx = tt;
+	if (s->ops->exec_batched(s, &tt->task) != CO_OK)
+		free(tt); /* closing: done will not be called */
+}
+
+/* Is "host[:port]" (or "[v6]:port") a loopback name: localhost, 127.x.y.z or [::1]? */
+static bool loopback_hostport(const char *h)
+{
+	char host[256];
+	size_t n;
+	if (*h == '[') {
+		n = strcspn(h + 1, "]");
+		if (h[1 + n] != ']' || n >= sizeof host)
+			return false;
+		memcpy(host, h + 1, n);
+		host[n] = 0;
+		return !strcmp(host, "::1");
+	}
+	n = strcspn(h, ":");
+	if (n >= sizeof host)
+		return false;
+	memcpy(host, h, n);
+	host[n] = 0;
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	struct in_addr a;
+	return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/* --dev serves loopback only, without auth, so a web page the developer opens must not
+ * drive it: a Host that is not a loopback name (DNS rebinding) or an Origin that is not
+ * a loopback page (a cross-site form post) is refused. */
+static bool dev_request_local(co_http_req *r)
+{
+	const char *host = co_req_header(r, MHD_HTTP_HEADER_HOST);
+	const char *origin = co_req_header(r, "Origin");
+	if (host && !loopback_hostport(host))
+		return false;
+	if (!origin)
+		return true;
+	const char *p = strstr(origin, "://");
+	return p && loopback_hostport(p + 3);
+}
+
 /* The gate's first part, without storage (event thread): --dev, public routes, a
  * missing token (401), the admin token. GATE_STORE: a workspace-shaped token that only
  * the store can judge (gate_token). */
@@ -618,6 +702,12 @@ static enum gate gate_early(co_http_req *r)
 {
 	co_server *srv = r->srv;
 	if (srv->auth_off) {
+		if (!dev_request_local(r)) {
+			co_reply_error(r, 403, "not_local", NULL,
+				       "--dev answers only requests for a loopback Host from no page or "
+				       "a loopback page (Origin)");
+			return GATE_REPLIED;
+		}
 		r->principal.admin = true;
 		set_actor(r, NULL, true);
 		return GATE_PASS;
@@ -689,7 +779,7 @@ static bool gate_token(co_http_req *r)
 	}
 	co_usec_t now = co_clock_now_us();
 	if (now - t.last_used_at >= TOKEN_TOUCH_EVERY_US)
-		(void)CO_STORE_CALL(srv->store, token_touch, &t.id, now); /* best effort */
+		touch_token(srv, &t.id, now);
 	return true;
 }
 
@@ -709,6 +799,9 @@ static void run_handler(co_http_req *r)
 			return; /* replied */
 	}
 	co_audit_entry entry = {.actor = r->actor,
+				.token_id = r->principal.admin || !r->principal.token_id.s[0]
+						    ? NULL
+						    : r->principal.token_id.s,
 				.action = r->route->audit,
 				.target = r->path,
 				.detail_json = r->audit_detail};
@@ -932,14 +1025,24 @@ static size_t pool_size(const co_server *srv)
 /* MHD callbacks                                                                        */
 /* ------------------------------------------------------------------------------------ */
 
+/* Frees a reply buffer, zeroed first: a reply may carry a new token's plaintext or a
+ * secret's value, which should not linger in freed heap memory. */
+static void free_wiped(void *buf)
+{
+	if (buf)
+		sodium_memzero(buf, malloc_usable_size(buf));
+	free(buf);
+}
+
 static enum MHD_Result send_reply(co_http_req *r)
 {
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+		MHD_create_response_from_buffer_with_free_callback(r->resp_len, r->resp, free_wiped);
 	if (!resp)
 		return MHD_NO;
 	r->resp = NULL; /* owned by the response now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	for (int i = 0; i < r->nhdr; i++)
 		if (r->hdr_name[i] && r->hdr_value[i])
@@ -1145,6 +1248,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (r->route && !r->bad_path && (declared > 0 || te)) {
 			r->gate = gate_early(r);
 			r->gate_ran = true;
+			/* With local reads (SQLite) the token itself is judged now too. */
+			if (r->gate == GATE_STORE &&
+			    (r->srv->store->ops->flags & CO_STORE_READS_INLINE))
+				r->gate = gate_token(r) ? GATE_PASS : GATE_REPLIED;
 			if (r->gate == GATE_REPLIED) {
 				deadline_on(r->srv, r->track, DL_RECEIVED);
 				co_reply_header(r, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -447,7 +447,7 @@ static void test_audit(void **state)
 	char target[160];
 	snprintf(target, sizeof target, "/workspaces/%s/secrets", ws.s);
 	char *detail = co_audit_detail_withheld("POST", target);
-	co_audit_entry e = {"admin", "secret.put", target, detail};
+	co_audit_entry e = {"admin", "secret.put", target, detail, NULL};
 	int64_t h0 = audit_head();
 
 	co_audit_set(&e);
@@ -459,7 +459,7 @@ static void test_audit(void **state)
 	co_audit_set(NULL);
 	assert_int_equal(audit_head(), h0 + 3);
 
-	co_audit_entry d = {"admin", "secret.delete", target, detail};
+	co_audit_entry d = {"admin", "secret.delete", target, detail, NULL};
 	co_audit_set(&d);
 	assert_int_equal(CALL(secret_delete, false, &ws, "au.K"), CO_OK);
 	assert_int_equal(CALL(secret_delete, false, &ws, "au.K"), CO_ENOTFOUND);
