@@ -40,10 +40,12 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <sqlite3.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEC 1000000LL
@@ -57,6 +59,7 @@ typedef struct {
 	co_audit_entry e;
 	char actor[64], action[64], target[200];
 	char *detail;
+	char token_id[64]; /* token_entry: the token the entry names */
 } entry;
 
 static void entry_init(entry *en, const char *actor, const char *action, const char *target,
@@ -67,7 +70,8 @@ static void entry_init(entry *en, const char *actor, const char *action, const c
 	snprintf(en->action, sizeof en->action, "%s", action);
 	snprintf(en->target, sizeof en->target, "%s", target);
 	en->detail = co_audit_detail("POST", target, body, body ? strlen(body) : 0);
-	en->e = (co_audit_entry){en->actor, en->action, en->target, en->detail};
+	en->e = (co_audit_entry){.actor = en->actor, .action = en->action, .target = en->target,
+				 .detail_json = en->detail};
 }
 
 static void entry_free(entry *en)
@@ -850,6 +854,500 @@ static void test_appends_after_restore(void **state)
 	assert_int_equal(head(), n + 2);
 }
 
+/* ---- 6. a token's write (audit.h note 5) -------------------------------------------- */
+
+static co_id mk_child(const co_id *parent, const char *name)
+{
+	co_workspace in = {0}, out = {0};
+	in.name = (char *)name;
+	in.has_parent = true;
+	in.parent_id = *parent;
+	co_conflict c = {0};
+	int rc = CALL(ws_create, &in, &out, &c);
+	if (rc)
+		fail_msg("create %s: %d %s", name, rc, co_err_msg());
+	co_id id = out.id;
+	co_workspace_clear(&out);
+	co_conflict_clear(&c);
+	return id;
+}
+
+/* A new token of ws (made with no entry current); its id. */
+static co_id mk_token(const co_id *ws)
+{
+	char pt[CO_TOKEN_LEN + 1];
+	co_token in = {0}, out = {0};
+	co_token_mint(pt, in.prefix, in.hash_hex);
+	co_conflict c = {0};
+	int rc = CALL(token_create, ws, &in, &out, &c);
+	co_conflict_clear(&c);
+	if (rc)
+		fail_msg("token for %s: %d %s", ws->s, rc, co_err_msg());
+	return out.id;
+}
+
+/* Is token tid of ws live (listed)? */
+static bool token_live(const co_id *ws, const co_id *tid)
+{
+	co_page pg = {.limit = 1000};
+	co_token_list l = {0};
+	assert_int_equal(CALL(token_list, ws, &pg, &l), CO_OK);
+	bool found = false;
+	for (size_t i = 0; i < l.n; i++)
+		found |= !strcmp(l.items[i].id.s, tid->s);
+	co_token_list_clear(&l);
+	return found;
+}
+
+/* An entry as the HTTP layer makes one for a request with workspace token tid. */
+static void token_entry(entry *en, const char *tid, const char *action, const char *target)
+{
+	char actor[80];
+	snprintf(actor, sizeof actor, "token:%s", tid);
+	entry_init(en, actor, action, target, "{}");
+	snprintf(en->token_id, sizeof en->token_id, "%s", tid);
+	en->e.token_id = en->token_id;
+}
+
+/* What one pass of tw_run writes to: workspace b, and what it deletes there. */
+typedef struct {
+	co_id b, del_sched, del_child, b_token;
+} tw_fix;
+
+#define TW_OPS 12
+static const char *const tw_names[TW_OPS] = {
+	"mem_put",      "mem_delete", "inbox_enqueue", "sched_create", "sched_delete", "skill_append",
+	"usage_add",    "ws_patch",   "ws_create",     "ws_delete",    "token_create", "token_revoke"};
+
+/* Runs each kind of write once against f->b under the current entry; rc[i] is the
+ * result of write i. Each would fail (or say so) if an earlier pass had left its effect:
+ * create-only put, a fresh idempotency key, a new schedule name, skill seq 1, … */
+static void tw_run(const tw_fix *f, int rc[TW_OPS])
+{
+	co_conflict c = {0};
+	rc[0] = mem_put(&f->b, "tw-k", "1", 0);
+	rc[1] = CALL(mem_delete, &f->b, "tw-del", CO_MEM_ANY, &c);
+	co_conflict_clear(&c);
+	bool created = false;
+	rc[2] = enqueue(&f->b, "tw-idem", &created);
+	if (rc[2] == CO_OK && !created)
+		rc[2] = CO_EEXISTS;
+	rc[3] = sched_create(&f->b, "tw-s", NULL);
+	rc[4] = CALL(sched_delete, &f->b, &f->del_sched);
+	co_skill_version v = {0};
+	rc[5] = CALL(skill_append, &f->b, "tw-skill", "{\"a\":1}", &v, &c);
+	if (rc[5] == CO_OK && v.seq != 1)
+		rc[5] = CO_EEXISTS;
+	co_skill_version_clear(&v);
+	co_conflict_clear(&c);
+	co_usage u = {.seconds_us = 1000000};
+	rc[6] = CALL(usage_add, &f->b, &u, &c);
+	co_conflict_clear(&c);
+	co_ws_patch p = {.fields = CO_WSF_ROLE, .v = {.role = "tw-role"}};
+	co_workspace w = {0};
+	rc[7] = CALL(ws_patch, &f->b, &p, &w, &c);
+	co_workspace_clear(&w);
+	co_conflict_clear(&c);
+	co_workspace in = {.name = "tw-child", .has_parent = true, .parent_id = f->b};
+	rc[8] = CALL(ws_create, &in, &w, &c);
+	co_workspace_clear(&w);
+	co_conflict_clear(&c);
+	co_ws_delete_opts o = {.confirm = true};
+	co_id_list ids = {0};
+	rc[9] = CALL(ws_delete, &f->del_child, &o, &ids, &c);
+	co_id_list_clear(&ids);
+	co_conflict_clear(&c);
+	char pt[CO_TOKEN_LEN + 1];
+	co_token tin = {0}, tout = {0};
+	co_token_mint(pt, tin.prefix, tin.hash_hex);
+	rc[10] = CALL(token_create, &f->b, &tin, &tout, &c);
+	co_conflict_clear(&c);
+	rc[11] = CALL(token_revoke, &f->b, &f->b_token);
+}
+
+/* What tw_run may change, read back: row counts of b in the database itself, b's role,
+ * whether the child to delete is removed, whether b's token is live. */
+typedef struct {
+	long long rows[6];
+	bool role_set, child_removed, token_live;
+} tw_state;
+
+static const char *const tw_tables[6] = {"memory",         "inbox",        "schedules",
+					 "skill_versions", "usage_events", "workspace_tokens"};
+
+static tw_state tw_read(const tw_fix *f)
+{
+	tw_state t = {0};
+	for (int i = 0; i < 6; i++)
+		t.rows[i] = kit_rows_of(tw_tables[i], &f->b);
+	co_workspace w = {0};
+	assert_int_equal(CALL(ws_get, &f->b, &w), CO_OK);
+	t.role_set = w.role != NULL;
+	co_workspace_clear(&w);
+	assert_int_equal(CALL(ws_get, &f->del_child, &w), CO_OK);
+	t.child_removed = w.status == CO_WS_REMOVED;
+	co_workspace_clear(&w);
+	t.token_live = token_live(&f->b, &f->b_token);
+	return t;
+}
+
+/* A revoked token, a token of a removed workspace, ids that are no token: each of a
+ * dozen kinds of write fails CO_EREVOKED and leaves nothing, not even a record; then the
+ * same writes with a live token all succeed, one record each. */
+static void test_token_write_checked(void **state)
+{
+	(void)state;
+	co_id org = kit_mk_root("au-tok");
+	co_id a = mk_child(&org, "a"), gone = mk_child(&org, "gone");
+	tw_fix f = {.b = mk_child(&org, "b")};
+	co_id live = mk_token(&a), revoked = mk_token(&a), of_gone = mk_token(&gone);
+	assert_int_equal(CALL(token_revoke, &a, &revoked), CO_OK);
+	kit_rm_ws(&gone); /* revokes of_gone too; the row stays */
+	assert_int_equal(mem_put(&f.b, "tw-del", "1", CO_MEM_ANY), CO_OK);
+	assert_int_equal(sched_create(&f.b, "tw-del-s", &f.del_sched), CO_OK);
+	f.del_child = mk_child(&f.b, "tw-del-child");
+	f.b_token = mk_token(&f.b);
+	tw_state before = tw_read(&f);
+	int64_t h0 = head();
+
+	co_id absent = kit_absent_id();
+	char upper[CO_ID_LEN + 1];
+	for (int i = 0; i <= CO_ID_LEN; i++)
+		upper[i] = (char)(revoked.s[i] >= 'a' && revoked.s[i] <= 'f' ? revoked.s[i] - 32
+								      : revoked.s[i]);
+	const char *bad[] = {revoked.s, of_gone.s, upper, absent.s, "not-a-token-id", "",
+			     "'; DROP TABLE workspace_tokens; --"};
+	for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+		entry en;
+		token_entry(&en, bad[k], "tw.write", "/tw");
+		int rc[TW_OPS];
+		co_audit_set(&en.e);
+		tw_run(&f, rc);
+		co_audit_set(NULL);
+		entry_free(&en);
+		for (int i = 0; i < TW_OPS; i++)
+			if (rc[i] != CO_EREVOKED)
+				fail_msg("token '%s': %s answered %d, not CO_EREVOKED", bad[k], tw_names[i],
+					 rc[i]);
+	}
+	assert_int_equal(head(), h0);
+	tw_state after = tw_read(&f);
+	assert_memory_equal(after.rows, before.rows, sizeof before.rows);
+	assert_false(after.role_set);
+	assert_false(after.child_removed);
+	assert_true(after.token_live);
+
+	entry en;
+	token_entry(&en, live.s, "tw.write", "/tw");
+	int rc[TW_OPS];
+	co_audit_set(&en.e);
+	tw_run(&f, rc);
+	co_audit_set(NULL);
+	for (int i = 0; i < TW_OPS; i++)
+		if (rc[i] != CO_OK)
+			fail_msg("live token: %s answered %d (%s)", tw_names[i], rc[i], co_err_msg());
+	assert_int_equal(head(), h0 + TW_OPS);
+	co_audit_list l;
+	records_after(h0, &l);
+	assert_int_equal(l.n, TW_OPS);
+	for (size_t i = 0; i < l.n; i++)
+		expect_record(&l.items[i], h0 + 1 + (int64_t)i, &en);
+	co_audit_list_clear(&l);
+	entry_free(&en);
+	after = tw_read(&f);
+	const long long want[6] = {1, 1, 1, 1, 1, 2}; /* tw-k for tw-del, tw-s for tw-del-s */
+	assert_memory_equal(after.rows, want, sizeof want);
+	assert_true(after.role_set);
+	assert_true(after.child_removed);
+	assert_false(after.token_live);
+}
+
+/* A token may revoke itself (that write is the revoke's own record); after it, the
+ * token's writes fail, a revoke of another token included. */
+static void test_token_revokes_itself(void **state)
+{
+	(void)state;
+	co_id ws = kit_mk_root("au-tok-self");
+	co_id t = mk_token(&ws), t2 = mk_token(&ws);
+	int64_t h0 = head();
+	char target[200];
+	/* The path as a client may spell it: upper case. */
+	snprintf(target, sizeof target, "/workspaces/%s/tokens/%s", ws.s, t.s);
+	for (char *p = strrchr(target, '/'); *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 32);
+	entry self, other;
+	token_entry(&self, t.s, "token.revoke", target);
+	co_audit_set(&self.e);
+	assert_int_equal(CALL(token_revoke, &ws, &t), CO_OK);
+	co_audit_set(NULL);
+	assert_int_equal(head(), h0 + 1);
+	assert_false(token_live(&ws, &t));
+	snprintf(target, sizeof target, "/workspaces/%s/tokens/%s", ws.s, t2.s);
+	token_entry(&other, t.s, "token.revoke", target);
+	co_audit_set(&other.e);
+	assert_int_equal(CALL(token_revoke, &ws, &t2), CO_EREVOKED);
+	assert_int_equal(mem_put(&ws, "k", "1", CO_MEM_ANY), CO_EREVOKED);
+	co_audit_set(&self.e);
+	assert_int_equal(CALL(token_revoke, &ws, &t), CO_ENOTFOUND); /* already revoked */
+	co_audit_set(NULL);
+	assert_true(token_live(&ws, &t2));
+	assert_int_equal(mem_get_version(&ws, "k"), 0);
+	assert_int_equal(head(), h0 + 1);
+	entry_free(&self);
+	entry_free(&other);
+}
+
+/* The SQLite executor: a revoke and then a write with that token in ONE transaction (the
+ * write sees the revoke, uncommitted as it is) — and the other way round. */
+struct rtw_ctx {
+	co_store_task t;
+	co_id ws, tid;
+	entry *admin, *tok;
+	bool write_first;
+	int rc_revoke, rc_write, done_rc;
+	sem_t done;
+};
+
+static void rtw_run(co_store_task *t)
+{
+	struct rtw_ctx *x = t->ctx;
+	for (int step = 0; step < 2; step++) {
+		if ((step == 0) == x->write_first) {
+			co_audit_set(&x->tok->e);
+			x->rc_write = mem_put(&x->ws, x->write_first ? "first" : "after", "1", CO_MEM_ANY);
+		} else {
+			co_audit_set(&x->admin->e);
+			x->rc_revoke = CALL(token_revoke, &x->ws, &x->tid);
+		}
+	}
+	co_audit_set(NULL);
+}
+
+static void rtw_done(co_store_task *t, int rc)
+{
+	struct rtw_ctx *x = t->ctx;
+	x->done_rc = rc;
+	sem_post(&x->done);
+}
+
+static void test_token_revoked_in_the_same_batch(void **state)
+{
+	(void)state;
+	if (!st->ops->exec_batched) {
+		fprintf(stderr, "(this backend has no executor: nothing to check)\n");
+		return;
+	}
+	co_id ws = kit_mk_root("au-tok-batch");
+	for (int write_first = 0; write_first < 2; write_first++) {
+		co_id tid = mk_token(&ws);
+		int64_t h0 = head();
+		entry admin, tok;
+		entry_init(&admin, "admin", "token.revoke", "/revoke", NULL);
+		token_entry(&tok, tid.s, "memory.put", "/put");
+		static struct rtw_ctx x;
+		x = (struct rtw_ctx){.ws = ws, .tid = tid, .admin = &admin, .tok = &tok,
+				     .write_first = write_first};
+		x.t = (co_store_task){rtw_run, rtw_done, &x};
+		sem_init(&x.done, 0, 0);
+		assert_int_equal(st->ops->exec_batched(st, &x.t), CO_OK);
+		sem_wait(&x.done);
+		sem_destroy(&x.done);
+		assert_int_equal(x.done_rc, CO_OK);
+		assert_int_equal(x.rc_revoke, CO_OK);
+		assert_false(token_live(&ws, &tid));
+		co_audit_list l;
+		records_after(h0, &l);
+		if (write_first) {
+			assert_int_equal(x.rc_write, CO_OK);
+			assert_int_equal(mem_get_version(&ws, "first"), 1);
+			assert_int_equal(l.n, 2);
+			assert_string_equal(l.items[0].actor, tok.actor);
+			assert_string_equal(l.items[1].actor, "admin");
+		} else {
+			assert_int_equal(x.rc_write, CO_EREVOKED);
+			assert_int_equal(mem_get_version(&ws, "after"), 0);
+			assert_int_equal(l.n, 1);
+			assert_string_equal(l.items[0].actor, "admin");
+		}
+		co_audit_list_clear(&l);
+		entry_free(&admin);
+		entry_free(&tok);
+	}
+}
+
+/* Threads write with a token's entry while another revokes the token (or removes its
+ * workspace, the writes going to a sibling's inbox): once the revoke has returned no
+ * write of the token succeeds, and no record of the token follows the revoke's. */
+#define TR_ROUNDS 20
+#define TR_WRITERS 6
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+struct tok_race {
+	co_id target; /* where the writes go */
+	entry *tok;
+	bool inbox; /* enqueue into target (the removal variant), else memory puts */
+	atomic_bool stop;
+	atomic_llong killed_at; /* monotonic µs when the revoke (removal) returned */
+	atomic_int ok, ok_after, refused, other;
+	int other_rc;
+	char other_msg[CO_ERR_MSG_MAX];
+};
+
+struct tr_writer {
+	struct tok_race *r;
+	int i;
+};
+
+static void *tr_write(void *p)
+{
+	struct tr_writer *w = p;
+	struct tok_race *r = w->r;
+	co_audit_set(&r->tok->e);
+	for (int n = 0; !atomic_load(&r->stop); n++) {
+		long long sent = mono_us();
+		char key[48];
+		int rc;
+		if (r->inbox) {
+			bool created;
+			snprintf(key, sizeof key, "tr-%d-%d", w->i, n);
+			rc = enqueue(&r->target, key, &created);
+		} else {
+			snprintf(key, sizeof key, "tr-%d", w->i);
+			rc = mem_put(&r->target, key, "1", CO_MEM_ANY);
+		}
+		if (rc == CO_OK) {
+			atomic_fetch_add(&r->ok, 1);
+			if (sent > atomic_load(&r->killed_at))
+				atomic_fetch_add(&r->ok_after, 1);
+		} else if (rc == CO_EREVOKED) {
+			atomic_fetch_add(&r->refused, 1);
+		} else if (atomic_fetch_add(&r->other, 1) == 0) {
+			r->other_rc = rc;
+			snprintf(r->other_msg, sizeof r->other_msg, "%s", co_err_msg());
+		}
+	}
+	co_audit_set(NULL);
+	return NULL;
+}
+
+/* Waits (bounded) until *v reaches n. */
+static void wait_for(atomic_int *v, int n)
+{
+	long long deadline = mono_us() + 10 * SEC;
+	while (atomic_load(v) < n && mono_us() < deadline)
+		usleep(200);
+}
+
+static void token_race(bool removal)
+{
+	co_id org = kit_mk_root(removal ? "au-tr-removal" : "au-tr-revoke");
+	co_id sibling = mk_child(&org, "sibling");
+	long long kill_max_us = 0;
+	for (int round = 0; round < TR_ROUNDS; round++) {
+		char name[32];
+		snprintf(name, sizeof name, "tr-%d", round);
+		co_id ws = mk_child(&org, name);
+		co_id tid = mk_token(&ws);
+		entry tok, kill;
+		token_entry(&tok, tid.s, removal ? "inbox.enqueue" : "memory.put", "/tr");
+		entry_init(&kill, "tr-admin", removal ? "workspace.delete" : "token.revoke", "/tr-kill",
+			   NULL);
+		static struct tok_race r;
+		memset(&r, 0, sizeof r);
+		r.target = removal ? sibling : ws;
+		r.tok = &tok;
+		r.inbox = removal;
+		atomic_store(&r.killed_at, LLONG_MAX);
+		int64_t h0 = head();
+		pthread_t th[TR_WRITERS];
+		struct tr_writer w[TR_WRITERS];
+		for (int i = 0; i < TR_WRITERS; i++) {
+			w[i] = (struct tr_writer){&r, i};
+			assert_int_equal(pthread_create(&th[i], NULL, tr_write, &w[i]), 0);
+		}
+		wait_for(&r.ok, 5 + round % 7 * 5);
+		co_audit_set(&kill.e);
+		long long t0 = mono_us();
+		int rc;
+		if (removal) {
+			co_ws_delete_opts o = {.confirm = true};
+			co_id_list ids = {0};
+			co_conflict c = {0};
+			rc = CALL(ws_delete, &ws, &o, &ids, &c);
+			co_id_list_clear(&ids);
+			co_conflict_clear(&c);
+		} else {
+			rc = CALL(token_revoke, &ws, &tid);
+		}
+		long long t1 = mono_us();
+		atomic_store(&r.killed_at, t1);
+		co_audit_set(NULL);
+		if (t1 - t0 > kill_max_us)
+			kill_max_us = t1 - t0;
+		wait_for(&r.refused, 50);
+		atomic_store(&r.stop, true);
+		for (int i = 0; i < TR_WRITERS; i++)
+			pthread_join(th[i], NULL);
+		assert_int_equal(rc, CO_OK);
+		if (atomic_load(&r.other))
+			fail_msg("round %d: %d writes failed otherwise, the first %d: %s", round,
+				 atomic_load(&r.other), r.other_rc, r.other_msg);
+		if (atomic_load(&r.ok_after))
+			fail_msg("round %d: %d writes begun after the %s returned succeeded", round,
+				 atomic_load(&r.ok_after), removal ? "removal" : "revoke");
+		assert_true(atomic_load(&r.refused) >= 50);
+		/* The chain: the kill's record, and every record of the token before it. */
+		co_audit_list l;
+		records_after(h0, &l);
+		int64_t kill_seq = 0;
+		int by_token = 0;
+		for (size_t i = 0; i < l.n; i++)
+			if (!strcmp(l.items[i].actor, "tr-admin"))
+				kill_seq = l.items[i].seq;
+		assert_true(kill_seq > 0);
+		for (size_t i = 0; i < l.n; i++) {
+			if (strcmp(l.items[i].actor, tok.actor))
+				continue;
+			by_token++;
+			if (l.items[i].seq > kill_seq)
+				fail_msg("round %d: record %lld of the token follows the %s (%lld)", round,
+					 (long long)l.items[i].seq, kill.action, (long long)kill_seq);
+		}
+		assert_int_equal(by_token, atomic_load(&r.ok));
+		co_audit_list_clear(&l);
+		entry_free(&tok);
+		entry_free(&kill);
+	}
+	fprintf(stderr, "(%s: the slowest of %d took %lld µs)\n", removal ? "removal" : "revoke",
+		TR_ROUNDS, kill_max_us);
+}
+
+/* Teardown: a failed test may leave its entry current (and gone with its frame). */
+static int token_teardown(void **state)
+{
+	co_audit_set(NULL);
+	return kit_reset_clock(state);
+}
+
+static void test_token_race_revoke(void **state)
+{
+	(void)state;
+	token_race(false);
+}
+
+static void test_token_race_removal(void **state)
+{
+	(void)state;
+	token_race(true);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = store_kit_args(argc, argv);
@@ -869,6 +1367,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_tamper_edited_hash, kit_reset_clock),
 		cmocka_unit_test_teardown(test_tamper_deleted_row, kit_reset_clock),
 		cmocka_unit_test_teardown(test_appends_after_restore, kit_reset_clock),
+		cmocka_unit_test_teardown(test_token_write_checked, token_teardown),
+		cmocka_unit_test_teardown(test_token_revokes_itself, token_teardown),
+		cmocka_unit_test_teardown(test_token_revoked_in_the_same_batch, token_teardown),
+		cmocka_unit_test_teardown(test_token_race_revoke, token_teardown),
+		cmocka_unit_test_teardown(test_token_race_removal, token_teardown),
 	};
+	if (co_auth_init() != CO_OK)
+		return 1;
 	return cmocka_run_group_tests(tests, store_kit_setup, store_kit_teardown);
 }

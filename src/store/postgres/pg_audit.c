@@ -17,6 +17,32 @@
  *     each statement still gets its own snapshot); then the INSERT. The lock is the last
  *     one a writer takes, and its holder takes no other lock before COMMIT, so it cannot
  *     be part of a deadlock.
+ *  2a. A token's write (audit.h note 5). When the entry names a token_id, the append
+ *     first runs, before the audit lock, SELECT … FOR NO KEY UPDATE OF t: the token row,
+ *     locked, if it is unrevoked and its workspace not removed. A revoke, and a removal
+ *     (which revokes the subtree's tokens in its own transaction, pg_store.c), UPDATE
+ *     that row: if the UPDATE came first, this statement waits for its transaction and
+ *     re-checks the newest row version (READ COMMITTED), so it finds the token revoked;
+ *     if this lock came first, the UPDATE waits for this transaction, so the write
+ *     commits before the revoke can. No row: CO_EREVOKED, and pg_in_tx rolls the whole
+ *     write back. An id that is not a UUID is CO_EREVOKED without a query.
+ *       Why not FOR SHARE: a share locker does not queue behind a waiting updater (it
+ *     joins the lockers already there), so a token's overlapping writes — queued on the
+ *     audit lock, each holding its share — kept a revoke's UPDATE waiting for as long as
+ *     they came (measured: over 25 s with 6 writers). An exclusive row lock queues in
+ *     order, so the revoke waits for the writes already holding or queued before it,
+ *     and the writes after it then find the token revoked. The cost is that one token's
+ *     writes take the row in turn — from this statement to COMMIT, most of which they
+ *     spend queued on the audit lock anyway.
+ *       Lock order: every transaction takes its row locks (the token row last) before
+ *     the audit lock, and the audit lock's holder takes no other lock before COMMIT. Taken
+ *     after the audit lock, the token lock would deadlock with a revoke holding the row
+ *     and waiting for the audit lock. (Two tokens of one workspace revoking each other at
+ *     once each hold one row and want the other: PostgreSQL's deadlock detector aborts
+ *     one, pg_in_tx retries it, and the retry finds its own token revoked.) One write is
+ *     exempt: a token's revoke of itself (action token.revoke, its target ending in the
+ *     token's id), which holds the row for its UPDATE, succeeded only because the token
+ *     was live, and whose record is the revoke's own.
  *  3. Cost. Audited commits are serialised across every replica from the lock to the end
  *     of COMMIT (the read, the insert and the commit's WAL flush): the price of one chain
  *     in commit order. Unaudited writes (the scheduler, webhook outcomes) never take it.
@@ -36,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* "colony" + 7 (migration 007): distinct from pg_store.c's TREE_LOCK (+1), MIGRATE_LOCK (+2). */
 #define AUDIT_LOCK 0x636f6c6f6e790007LL
@@ -48,6 +75,38 @@ static pg_sql Q_INSERT = {.sql = "INSERT INTO audit_log (" AUDIT_COLS ") VALUES 
 static pg_sql Q_PAGE = {.sql = "SELECT " AUDIT_COLS " FROM audit_log WHERE seq > $1::bigint "
 			"ORDER BY seq LIMIT $2::int",
 			.nparams = 2};
+
+static pg_sql Q_TOKEN_LIVE = {.sql = "SELECT 1 FROM workspace_tokens t JOIN workspaces w ON "
+				     "w.id = t.workspace_id WHERE t.id = $1::uuid AND t.revoked_at "
+				     "IS NULL AND w.status <> 'removed' FOR NO KEY UPDATE OF t",
+			      .nparams = 1};
+
+/* Is e the revoke of its own token, the one write note 2a exempts? */
+static bool own_revoke(const co_audit_entry *e)
+{
+	const char *last = e->target ? strrchr(e->target, '/') : NULL;
+	return e->action && !strcmp(e->action, "token.revoke") && last &&
+	       !strcasecmp(last + 1, e->token_id);
+}
+
+/* Note 2a: locks the token row of e->token_id; CO_OK if it is live, else
+ * CO_EREVOKED. */
+static int lock_token(pg_conn *c, const co_audit_entry *e)
+{
+	co_id tid;
+	if (co_id_parse(e->token_id, &tid))
+		return co_err_set(CO_EREVOKED, "the token of this write is not a token id");
+	const char *p[] = {tid.s};
+	PGresult *r;
+	int rc = pg_run(c, &Q_TOKEN_LIVE, p, &r);
+	if (rc)
+		return rc;
+	bool live = PQntuples(r) > 0;
+	PQclear(r);
+	return live ? CO_OK
+		    : co_err_set(CO_EREVOKED, "token %s was revoked, or its workspace removed, "
+				 "before this write could commit", tid.s);
+}
 
 /* Runs a parameterless statement (or several) outside the statement cache; CO_OK with
  * *out the last result (PQclear it), which must have status `want`. */
@@ -69,6 +128,9 @@ static int exec_text(pg_conn *c, const char *sql, ExecStatusType want, const cha
 
 int pg_audit_append(pg_conn *c, const co_audit_entry *e)
 {
+	int rc;
+	if (e->token_id && !own_revoke(e) && (rc = lock_token(c, e))) /* note 2a, first */
+		return rc;
 	/* Note 2: the lock, then (a later statement, a new snapshot) the head. */
 	char sql[160];
 	snprintf(sql, sizeof sql,
@@ -76,8 +138,7 @@ int pg_audit_append(pg_conn *c, const co_audit_entry *e)
 		 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
 		 (long long)AUDIT_LOCK);
 	PGresult *r;
-	int rc = exec_text(c, sql, PGRES_TUPLES_OK, "reading the audit log's head", &r);
-	if (rc)
+	if ((rc = exec_text(c, sql, PGRES_TUPLES_OK, "reading the audit log's head", &r)))
 		return rc;
 	int64_t prev_seq = 0;
 	char prev_hash[CO_AUDIT_HASH_HEX + 1] = CO_AUDIT_GENESIS;

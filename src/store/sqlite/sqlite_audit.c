@@ -11,6 +11,17 @@
  *     (BEGIN IMMEDIATE) nobody else appends — no thread of this process, no other
  *     process on the file — so the newest row read by Q_HEAD is the chain's head and
  *     seq = head + 1 leaves no gap. Two prepared statements, an index seek and an insert.
+ *  1a. A token's write (audit.h note 5). When the entry names a token_id, the append first
+ *     reads, on the same connection and so in the same transaction, whether that token
+ *     is unrevoked and its workspace not removed (a primary-key seek and a join), and
+ *     fails with CO_EREVOKED if not: the caller rolls the op's savepoint back, so nothing
+ *     of the write persists. The write lock already orders it against every revoke and
+ *     removal: one that committed earlier is seen, and so is one earlier in this very
+ *     batch (the same connection reads the batch's own uncommitted writes); one that
+ *     comes later runs after this op. An id that is not a UUID, or names no token, is
+ *     CO_EREVOKED too. One write is exempt: the token's revoke of itself (its action
+ *     token.revoke, its target ending in the token's id), which succeeded only because
+ *     the token was live under the write lock, and whose record is the revoke's own.
  *  2. Verification walks the rows in seq order, VERIFY_PAGE at a time, on one reader
  *     connection and so in one read snapshot; each row is checked from SQLite's column
  *     buffers without copying its strings. A hash column that is not exactly 64
@@ -28,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define AUDIT_COLS "seq, id, at, actor, action, target, detail, prev_hash, hash"
 #define VERIFY_PAGE 1000
@@ -37,15 +49,49 @@ static sq_sql Q_INSERT = {.sql = "INSERT INTO audit_log (" AUDIT_COLS ") "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"};
 static sq_sql Q_PAGE = {.sql = "SELECT " AUDIT_COLS " FROM audit_log WHERE seq > ?1 "
 			"ORDER BY seq LIMIT ?2"};
+static sq_sql Q_TOKEN_LIVE = {.sql = "SELECT 1 FROM workspace_tokens t JOIN workspaces w ON "
+				     "w.id = t.workspace_id WHERE t.id = ?1 AND t.revoked_at IS "
+				     "NULL AND w.status <> 'removed'"};
+
+/* Is e the revoke of its own token, the one write note 1a exempts? */
+static bool own_revoke(const co_audit_entry *e)
+{
+	const char *last = e->target ? strrchr(e->target, '/') : NULL;
+	return e->action && !strcmp(e->action, "token.revoke") && last &&
+	       !strcasecmp(last + 1, e->token_id);
+}
+
+/* Note 1a: CO_OK if the token e->token_id is live, else CO_EREVOKED. */
+static int check_token(sq_conn *c, const co_audit_entry *e)
+{
+	co_id tid;
+	if (co_id_parse(e->token_id, &tid))
+		return co_err_set(CO_EREVOKED, "the token of this write is not a token id");
+	sqlite3_stmt *st = sq_prep(c, &Q_TOKEN_LIVE);
+	if (!st)
+		return CO_EINTERNAL;
+	sq_bind_text(st, 1, tid.s);
+	int rc = sqlite3_step(st);
+	sq_done(st);
+	if (rc == SQLITE_ROW)
+		return CO_OK;
+	if (rc != SQLITE_DONE)
+		return sq_fail(c, rc, "checking the token of a write");
+	return co_err_set(CO_EREVOKED, "token %s was revoked, or its workspace removed, before "
+			  "this write could commit", tid.s);
+}
 
 int sq_audit_append(sq_conn *c, const co_audit_entry *e)
 {
+	int rc;
+	if (e->token_id && !own_revoke(e) && (rc = check_token(c, e)))
+		return rc;
 	sqlite3_stmt *st = sq_prep(c, &Q_HEAD);
 	if (!st)
 		return CO_EINTERNAL;
 	int64_t prev_seq = 0;
 	char prev_hash[CO_AUDIT_HASH_HEX + 1] = CO_AUDIT_GENESIS;
-	int rc = sqlite3_step(st);
+	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(st, 1);
 		prev_seq = sqlite3_column_int64(st, 0);
