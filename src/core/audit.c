@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static _Thread_local const co_audit_entry *tl_entry;
 
@@ -208,6 +209,13 @@ char *co_audit_detail(const char *method, const char *path, const void *body, si
 char *co_audit_detail_withheld(const char *method, const char *path)
 {
 	return detail_json(method, path, NULL);
+}
+
+bool co_audit_is_own_revoke(const co_audit_entry *e)
+{
+	const char *last = e->target ? strrchr(e->target, '/') : NULL;
+	return e->token_id && e->action && !strcmp(e->action, "token.revoke") && last &&
+	       !strcasecmp(last + 1, e->token_id);
 }
 
 void co_audit_record_clear(co_audit_record *r)

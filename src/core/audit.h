@@ -121,6 +121,11 @@ char *co_audit_detail(const char *method, const char *path, const void *body, si
 char *co_audit_detail_withheld(const char *method, const char *path);
 
 void co_audit_record_clear(co_audit_record *r);
+
+/* Is e a token's revoke of itself (action "token.revoke", the target's last segment its
+ * token_id)? The one write that note 5 does not check: it succeeded only because the
+ * token was live under the write's lock, and its record is the revoke's own. */
+bool co_audit_is_own_revoke(const co_audit_entry *e);
 void co_audit_list_clear(co_audit_list *l);
 
 /* {seq, id, at, actor, action, target, detail, prev_hash, hash} */

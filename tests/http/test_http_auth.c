@@ -102,6 +102,7 @@ typedef struct {
 	th_resp r;
 	char www_auth[128]; /* WWW-Authenticate, "" if none */
 	char retry_after[32];
+	char cache_control[64];
 } hresp;
 
 /* Copies the value of header `name` from the raw header block into out ("" if absent). */
@@ -167,6 +168,7 @@ static hresp hreq_auth(const th_server *s, const char *auth, const char *method,
 	fclose(hf);
 	header_value(hdrs, "WWW-Authenticate", h.www_auth, sizeof h.www_auth);
 	header_value(hdrs, "Retry-After", h.retry_after, sizeof h.retry_after);
+	header_value(hdrs, "Cache-Control", h.cache_control, sizeof h.cache_control);
 	free(hdrs);
 	h.r.json = json_loadb(h.r.body, h.r.len, JSON_DECODE_ANY, NULL);
 	return h;
@@ -1695,7 +1697,106 @@ static void test_dev_mode(void **state)
 	assert_int_equal(r.status, 200);
 	th_resp_free(&r);
 	th_client_free(c);
+	/* A web page must not drive it: a foreign Host (DNS rebinding) or Origin (a
+	 * cross-site form post) is refused, and nothing is written. */
+	const char *foreign[] = {"Host: evil.example:8080", "Origin: http://evil.example", NULL};
+	for (int i = 0; foreign[i]; i++) {
+		hresp h = hreq_auth(&d, NULL, "POST", wpath(p, sizeof p, w, "/tokens"), NULL,
+				    foreign[i]);
+		if (h.r.status != 403)
+			fail_msg("--dev with '%s': %ld %s, wanted 403", foreign[i], h.r.status,
+				 h.r.body);
+		th_assert_error(&h.r, 403, "not_local");
+		hresp_free(&h);
+	}
+	const char *local[] = {"Origin: http://localhost:3000", "Host: [::1]:8080",
+			       "Host: localhost", NULL};
+	for (int i = 0; local[i]; i++) {
+		hresp h = hreq_auth(&d, NULL, "GET", wpath(p, sizeof p, w, "/tokens"), NULL, local[i]);
+		if (h.r.status != 200)
+			fail_msg("--dev with '%s': %ld %s, wanted 200", local[i], h.r.status, h.r.body);
+		assert_int_equal(json_array_size(h.r.json), 0); /* the 403s minted nothing */
+		hresp_free(&h);
+	}
 	assert_int_equal(th_server_stop(&d), 0);
+}
+
+/* With PostgreSQL no key is made up: replicas must share them. colonyd refuses to start
+ * without COLONY_ADMIN_TOKEN / COLONY_SECRETS_KEY (or the file flags), naming what to
+ * set. The keys are loaded before the store is opened, so no server is needed here. */
+static void test_postgres_needs_named_keys(void **state)
+{
+	(void)state;
+	char dir[64] = "/tmp/colony-auth-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char out[128], msg[1 << 14], cmd[200];
+	snprintf(out, sizeof out, "%s/pg.log", dir);
+	const char *const args[] = {"--db", "postgresql://nobody@127.0.0.1:1/none", "--listen",
+				    "127.0.0.1:0", NULL};
+	int rc = run_colonyd(args, NULL, out);
+	slurp(out, msg, sizeof msg);
+	if (rc == 0 || rc == -1 || !strstr(msg, "COLONY_ADMIN_TOKEN"))
+		fail_msg("PostgreSQL without an admin token: exit %d, %s", rc, msg);
+	rc = run_colonyd(args, TH_ADMIN_TOKEN, out); /* a token, but no secrets key */
+	slurp(out, msg, sizeof msg);
+	if (rc == 0 || rc == -1 || !strstr(msg, "COLONY_SECRETS_KEY"))
+		fail_msg("PostgreSQL without a secrets key: exit %d, %s", rc, msg);
+	setenv("COLONY_SECRETS_KEY", TH_SECRETS_KEY, 1); /* both: it gets as far as the store */
+	rc = run_colonyd(args, TH_ADMIN_TOKEN, out);
+	unsetenv("COLONY_SECRETS_KEY");
+	slurp(out, msg, sizeof msg);
+	if (rc == 0 || rc == -1 || strstr(msg, "must use the same"))
+		fail_msg("PostgreSQL unreachable (keys given): exit %d, %s", rc, msg);
+	assert_null(strstr(msg, "./colony.")); /* no key file made up in the working dir */
+	assert_int_equal(access("colony.secrets-key", F_OK) == 0 &&
+				 access("colony.admin-token", F_OK) == 0,
+			 0);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Changes that need more than the workspace's own token: purging (rows gone for good)
+ * and pointing its own url (its webhooks) elsewhere. Replies are never cacheable. */
+static void test_purge_url_and_no_store(void **state)
+{
+	(void)state;
+	char r[37], a[37], a1[37], a2[37], ta[64], ta1[64], p[256];
+	mk("auth-pu-root", NULL, r);
+	mk("auth-pu-a", r, a);
+	mk("auth-pu-a1", a, a1);
+	mk("auth-pu-a2", a, a2);
+	mint(a, ta, NULL);
+	mint(a1, ta1, NULL);
+	/* a manager tombstones a report, but may not purge one */
+	expect(ta, "DELETE", wpath(p, sizeof p, a1, "?purge=true&confirm=true"), NULL, 403,
+	       "admin_only");
+	th_resp g = th_req(cl, "GET", wpath(p, sizeof p, a1, ""), NULL, NULL);
+	assert_int_equal(g.status, 200);
+	assert_string_not_equal(th_str(&g, "status"), "removed");
+	th_resp_free(&g);
+	expect(ta, "DELETE", wpath(p, sizeof p, a2, ""), NULL, 200, NULL);
+	/* its own url: no; a report's url: yes (its manager's call) */
+	const char *url = "{\"url\":\"http://169.254.169.254/latest\"}";
+	expect(ta1, "PATCH", wpath(p, sizeof p, a1, ""), url, 403, "forbidden");
+	g = th_req(cl, "GET", wpath(p, sizeof p, a1, ""), NULL, NULL);
+	assert_true(th_jnull(g.json, "url") || !json_object_get(g.json, "url"));
+	th_resp_free(&g);
+	expect(ta1, "PATCH", wpath(p, sizeof p, a1, ""), "{\"status\":\"online\"}", 200, NULL);
+	expect(ta, "PATCH", wpath(p, sizeof p, a1, ""), "{\"url\":\"https://a1.example/hook\"}",
+	       200, NULL);
+	/* the admin purges */
+	th_resp d = th_req(cl, "DELETE", wpath(p, sizeof p, a1, "?purge=true&confirm=true"), NULL, NULL);
+	assert_int_equal(d.status, 200);
+	th_resp_free(&d);
+	/* a token's plaintext is in one answer only, and no answer may be cached */
+	hresp h = hreq_auth(&srv, "Bearer " TH_ADMIN_TOKEN, "POST", wpath(p, sizeof p, a, "/tokens"),
+			    NULL, NULL);
+	assert_int_equal(h.r.status, 201);
+	assert_string_equal(h.cache_control, "no-store");
+	hresp_free(&h);
+	h = hreq(&srv, NULL, "GET", "/health", NULL);
+	assert_string_equal(h.cache_control, "no-store");
+	hresp_free(&h);
 }
 
 /* ---- 6. the audit actor --------------------------------------------------------------- */
@@ -1755,6 +1856,8 @@ int main(void)
 		cmocka_unit_test(test_admin_token_file),
 		cmocka_unit_test(test_admin_token_from_env),
 		cmocka_unit_test(test_dev_mode),
+		cmocka_unit_test(test_postgres_needs_named_keys),
+		cmocka_unit_test(test_purge_url_and_no_store),
 		cmocka_unit_test(test_audit_actor_is_the_token),
 	};
 	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -62,7 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* "colony" + 7 (migration 007): distinct from pg_store.c's TREE_LOCK (+1), MIGRATE_LOCK (+2). */
 #define AUDIT_LOCK 0x636f6c6f6e790007LL
@@ -80,14 +79,6 @@ static pg_sql Q_TOKEN_LIVE = {.sql = "SELECT 1 FROM workspace_tokens t JOIN work
 				     "w.id = t.workspace_id WHERE t.id = $1::uuid AND t.revoked_at "
 				     "IS NULL AND w.status <> 'removed' FOR NO KEY UPDATE OF t",
 			      .nparams = 1};
-
-/* Is e the revoke of its own token, the one write note 2a exempts? */
-static bool own_revoke(const co_audit_entry *e)
-{
-	const char *last = e->target ? strrchr(e->target, '/') : NULL;
-	return e->action && !strcmp(e->action, "token.revoke") && last &&
-	       !strcasecmp(last + 1, e->token_id);
-}
 
 /* Note 2a: locks the token row of e->token_id; CO_OK if it is live, else
  * CO_EREVOKED. */
@@ -129,7 +120,7 @@ static int exec_text(pg_conn *c, const char *sql, ExecStatusType want, const cha
 int pg_audit_append(pg_conn *c, const co_audit_entry *e)
 {
 	int rc;
-	if (e->token_id && !own_revoke(e) && (rc = lock_token(c, e))) /* note 2a, first */
+	if (e->token_id && !co_audit_is_own_revoke(e) && (rc = lock_token(c, e))) /* note 2a, first */
 		return rc;
 	/* Note 2: the lock, then (a later statement, a new snapshot) the head. */
 	char sql[160];

@@ -18,7 +18,9 @@
  *     re-checks the WHERE on the newest row version, so exactly one gets the row.
  *  4. Touching (last_used_at) is one autocommit statement outside pg_in_tx, so it never
  *     appends an audit record whatever entry is current; the WHERE clause only moves the
- *     time forward, so concurrent touches never take it back.
+ *     time forward, so concurrent touches never take it back. A row locked by the
+ *     token's own writes in flight (audit.h note 5) is skipped, not waited for: the
+ *     touch is best effort and the gate must not queue behind them.
  *  5. token_lookup and ws_lineage are autocommit reads: each is one statement, so one
  *     snapshot. The lookup joins the workspace (a removed workspace's token is not
  *     found). The lineage walks parent_id up to the root with each row's depth, so the
@@ -56,7 +58,9 @@ static pg_sql Q_LOOKUP = {.sql = "SELECT " TOKEN_COLS " FROM workspace_tokens t 
 				 "NULL AND w.status <> 'removed'",
 			  .nparams = 1};
 static pg_sql Q_TOUCH = {.sql = "UPDATE workspace_tokens SET last_used_at = $2::bigint WHERE "
-				"id = $1::uuid AND (last_used_at IS NULL OR last_used_at < $2::bigint)",
+				"id = (SELECT id FROM workspace_tokens WHERE id = $1::uuid AND "
+				"(last_used_at IS NULL OR last_used_at < $2::bigint) "
+				"FOR NO KEY UPDATE SKIP LOCKED)",
 			 .nparams = 2};
 static pg_sql Q_LINEAGE = {
 	.sql = "WITH RECURSIVE up(id, parent_id, status, depth) AS (SELECT id, parent_id, status, 0 "

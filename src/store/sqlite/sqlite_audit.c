@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define AUDIT_COLS "seq, id, at, actor, action, target, detail, prev_hash, hash"
 #define VERIFY_PAGE 1000
@@ -52,14 +51,6 @@ static sq_sql Q_PAGE = {.sql = "SELECT " AUDIT_COLS " FROM audit_log WHERE seq >
 static sq_sql Q_TOKEN_LIVE = {.sql = "SELECT 1 FROM workspace_tokens t JOIN workspaces w ON "
 				     "w.id = t.workspace_id WHERE t.id = ?1 AND t.revoked_at IS "
 				     "NULL AND w.status <> 'removed'"};
-
-/* Is e the revoke of its own token, the one write note 1a exempts? */
-static bool own_revoke(const co_audit_entry *e)
-{
-	const char *last = e->target ? strrchr(e->target, '/') : NULL;
-	return e->action && !strcmp(e->action, "token.revoke") && last &&
-	       !strcasecmp(last + 1, e->token_id);
-}
 
 /* Note 1a: CO_OK if the token e->token_id is live, else CO_EREVOKED. */
 static int check_token(sq_conn *c, const co_audit_entry *e)
@@ -84,7 +75,7 @@ static int check_token(sq_conn *c, const co_audit_entry *e)
 int sq_audit_append(sq_conn *c, const co_audit_entry *e)
 {
 	int rc;
-	if (e->token_id && !own_revoke(e) && (rc = check_token(c, e)))
+	if (e->token_id && !co_audit_is_own_revoke(e) && (rc = check_token(c, e)))
 		return rc;
 	sqlite3_stmt *st = sq_prep(c, &Q_HEAD);
 	if (!st)
