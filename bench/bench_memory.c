@@ -31,6 +31,12 @@
  * reaches them through a second server. With one URL (or the server we start) there
  * is a single target and everything uses the clients' own connections, as always.
  *
+ * Auth. Requests carry the admin token (benchkit.c note 1), which the gate checks without
+ * the store. With --as-workspace the bench mints a token of its workspace after setup
+ * (as the admin) and every later request carries that one instead, so the figures
+ * include the gate's token lookup (a read by prefix, a hash comparison, the rate limit
+ * bucket; start colonyd with --rate-limit 0 or a high rate, as the server we start is).
+ *
  * For each workload it prints ONE JSON line on stdout (with "replicas": n, 1 for one
  * server), details on stderr, and at the end one human summary line on stderr.
  *
@@ -183,6 +189,7 @@ struct bench {
 	target *tg; /* the URLs: tg[0] takes setup and verification; client i runs on tg[i % n_tg] */
 	int n_tg;
 	char ws[CO_ID_LEN + 1];
+	bool as_workspace; /* --as-workspace: requests carry a token of ws */
 	char coll_path[128]; /* /workspaces/ID/memory */
 	int clients;
 	double duration_s;
@@ -877,6 +884,29 @@ fatal_out:
 
 /* Creates workspace bench-<uuid> (on the first URL) and stores its id in b->ws. Returns 0
  * or -1 (printed). */
+/* --as-workspace: mints a token of b->ws (as the admin) and makes it the one every
+ * later request sends. 0 or -1 (message printed). */
+static int mint_token(bench *b, conn *c)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/workspaces/%s/tokens", b->ws);
+	http_resp r;
+	bool reconnected;
+	const char *v;
+	size_t vl;
+	if (http_request(c, "POST", path, NULL, 0, &r, &reconnected) != 0 || r.status != 201 ||
+	    !j_member(r.body, "auth_token", &v, &vl) || vl < 3 || vl > 120 || v[0] != '"') {
+		fprintf(stderr, "bench: minting a workspace token failed: %s\n",
+			c->err[0] ? c->err : "unexpected answer");
+		return -1;
+	}
+	char tok[128];
+	snprintf(tok, sizeof tok, "%.*s", (int)(vl - 2), v + 1);
+	bench_set_token(tok);
+	fprintf(stderr, "bench: requests now carry a token of workspace %s\n", b->ws);
+	return 0;
+}
+
 static int create_workspace(bench *b)
 {
 	conn c;
@@ -909,7 +939,7 @@ static int create_workspace(bench *b)
 				snprintf(b->coll_path, sizeof b->coll_path, "/workspaces/%s/memory", b->ws);
 				fprintf(stderr, "bench: workspace bench-%s id %s on %s\n", rnd.s, b->ws,
 					b->tg[0].host);
-				rc = 0;
+				rc = b->as_workspace ? mint_token(b, &c) : 0;
 			}
 		}
 	}
@@ -941,6 +971,8 @@ static void usage(FILE *f)
 		"                   10000 for the others; cas_post splits them among the clients)\n"
 		"  --workload NAME  run only NAME: rmw_contended, rmw_spread, get, lww_post,\n"
 		"                   cas_post (default: all five, in that order)\n"
+		"  --as-workspace   after setup, send a token of the bench's workspace (minted\n"
+		"                   as the admin) instead of the admin token\n"
 		"  --help           print this help and exit\n"
 		"\n"
 		"Exit status: 0 all verified with no errors; 1 failure; 2 usage error.\n");
@@ -960,6 +992,7 @@ int main(int argc, char **argv)
 		{"colonyd", required_argument, 0, 'c'}, {"url", required_argument, 0, 'u'},
 		{"clients", required_argument, 0, 'n'}, {"duration", required_argument, 0, 'd'},
 		{"keys", required_argument, 0, 'k'},    {"workload", required_argument, 0, 'w'},
+		{"as-workspace", no_argument, 0, 'a'},
 		{"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 	};
 	int opt;
@@ -997,6 +1030,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'w': only = optarg; break;
+		case 'a': b.as_workspace = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1046,7 +1080,10 @@ int main(int argc, char **argv)
 		}
 	} else {
 		unsigned port;
-		if (server_prepare(&srv, colonyd, "colony-bench") || server_start(&srv, NULL, NULL, &port))
+		/* a token's requests are not to be rate limited here: the bench measures */
+		static const char *const no_limit[] = {"--rate-limit", "0", NULL};
+		if (server_prepare(&srv, colonyd, "colony-bench") ||
+		    server_start(&srv, NULL, no_limit, &port))
 			return 1;
 		b.tg = xcalloc(1, sizeof *b.tg);
 		b.n_tg = 1;

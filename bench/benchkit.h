@@ -102,6 +102,8 @@ void conn_free(conn *c);  /* closes and frees the buffers */
 /* The bearer token every request sends, and that a colonyd the bench starts is given as
  * its admin token: $COLONY_TOKEN if set, else a fixed bench token. */
 const char *bench_token(void);
+/* From now on every request sends `token` instead (call before client threads start). */
+void bench_set_token(const char *token);
 
 /* Sends one request and reads its reply, connecting first if needed. body may be NULL
  * (no body); a body is sent as application/json. Returns 0 with *r filled (any HTTP
