@@ -72,10 +72,14 @@ int kit_reset_clock(void **state)
 	return 0;
 }
 
-co_id kit_mk_root(const char *name)
+co_id kit_mk_ws(const char *name, const co_id *parent)
 {
 	co_workspace in = {0}, out = {0};
 	in.name = (char *)name;
+	if (parent) {
+		in.has_parent = true;
+		in.parent_id = *parent;
+	}
 	co_conflict c = {0};
 	int rc = CALL(ws_create, &in, &out, &c);
 	if (rc)
@@ -85,6 +89,10 @@ co_id kit_mk_root(const char *name)
 	co_conflict_clear(&c);
 	return id;
 }
+
+co_id kit_mk_root(const char *name) { return kit_mk_ws(name, NULL); }
+
+co_id kit_mk_child(const co_id *parent, const char *name) { return kit_mk_ws(name, parent); }
 
 void kit_rm_ws(const co_id *ws)
 {

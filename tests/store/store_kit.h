@@ -30,8 +30,13 @@ int store_kit_teardown(void **state);
 
 /* cmocka teardown: clears any clock override (co_clock_set_override) a test left. */
 int kit_reset_clock(void **state);
-/* A fresh root workspace named `name`; returns its id. */
+/* A fresh workspace named `name` under parent (NULL: a root); returns its id. Fails the
+ * test if the store refuses. */
+co_id kit_mk_ws(const char *name, const co_id *parent);
+/* kit_mk_ws(name, NULL). */
 co_id kit_mk_root(const char *name);
+/* kit_mk_ws(name, parent). */
+co_id kit_mk_child(const co_id *parent, const char *name);
 /* Removes workspace ws and its subtree (confirm). */
 void kit_rm_ws(const co_id *ws);
 /* A well-formed id that names nothing. */

@@ -30,29 +30,10 @@
 #include <unistd.h>
 
 
-/* A fresh workspace named `name` under parent (NULL: root); returns its id. */
-static co_id mk(const char *name, const co_id *parent)
-{
-	co_workspace in = {0}, out = {0};
-	in.name = (char *)name;
-	if (parent) {
-		in.has_parent = true;
-		in.parent_id = *parent;
-	}
-	co_conflict c = {0};
-	int rc = CALL(ws_create, &in, &out, &c);
-	if (rc)
-		fail_msg("create %s: %d %s", name, rc, co_err_msg());
-	co_id id = out.id;
-	co_workspace_clear(&out);
-	co_conflict_clear(&c);
-	return id;
-}
-
 static void test_ws_create_get_unique(void **state)
 {
 	(void)state;
-	co_id root = mk("conf-root", NULL);
+	co_id root = kit_mk_ws("conf-root", NULL);
 	co_workspace w = {0};
 	assert_int_equal(CALL(ws_get, &root, &w), CO_OK);
 	assert_string_equal(w.name, "conf-root");
@@ -81,7 +62,7 @@ static void test_ws_create_get_unique(void **state)
 static void test_ws_patch_cycle_and_removed(void **state)
 {
 	(void)state;
-	co_id a = mk("pc-a", NULL), b = mk("pc-b", &a), cc = mk("pc-c", &b);
+	co_id a = kit_mk_ws("pc-a", NULL), b = kit_mk_ws("pc-b", &a), cc = kit_mk_ws("pc-c", &b);
 	co_ws_patch p = {.fields = CO_WSF_PARENT};
 	p.v.has_parent = true;
 	p.v.parent_id = cc;
@@ -113,18 +94,18 @@ static void test_ws_patch_cycle_and_removed(void **state)
 	assert_int_equal(CALL(ws_create, &in, &out, &c), CO_ENOTFOUND);
 	co_conflict_clear(&c);
 	/* the name is free again */
-	co_id a2 = mk("pc-a", NULL);
+	co_id a2 = kit_mk_ws("pc-a", NULL);
 	assert_string_not_equal(a2.s, a.s);
 }
 
 static void test_ws_list_filters(void **state)
 {
 	(void)state;
-	co_id root = mk("lf-root", NULL);
+	co_id root = kit_mk_ws("lf-root", NULL);
 	for (int i = 0; i < 5; i++) {
 		char name[8];
 		snprintf(name, sizeof name, "k%d", i);
-		mk(name, &root);
+		kit_mk_ws(name, &root);
 	}
 	co_ws_filter f = {.by_parent = true, .parent_id = root, .limit = 2};
 	co_ws_list l = {0};
@@ -188,7 +169,7 @@ static void test_concurrent_create_one_winner(void **state)
 {
 	(void)state;
 	static struct create_race cr;
-	cr.parent = mk("race-parent", NULL);
+	cr.parent = kit_mk_ws("race-parent", NULL);
 	run_threads(create_thread, &cr, &cr.go);
 	int ok = 0, exists = 0, w = -1;
 	for (int i = 0; i < N_THREADS; i++) {
@@ -224,7 +205,7 @@ static int64_t put(const co_id *ws, const char *key, const char *json, int64_t i
 static void test_memory_versions_and_preconditions(void **state)
 {
 	(void)state;
-	co_id ws = mk("mem-conf", NULL);
+	co_id ws = kit_mk_ws("mem-conf", NULL);
 	co_conflict c = {0};
 	int rc;
 	assert_int_equal(put(&ws, "k", "1", CO_MEM_ANY, 0, &rc, &c), 1);
@@ -267,7 +248,7 @@ static void test_memory_versions_and_preconditions(void **state)
 static void test_memory_ttl_with_moved_clock(void **state)
 {
 	(void)state;
-	co_id ws = mk("mem-ttl", NULL);
+	co_id ws = kit_mk_ws("mem-ttl", NULL);
 	co_conflict c = {0};
 	int rc;
 	co_usec_t t0 = co_clock_now_us();
@@ -300,7 +281,7 @@ static void test_memory_ttl_with_moved_clock(void **state)
 static void test_memory_list_prefix_paging(void **state)
 {
 	(void)state;
-	co_id ws = mk("mem-list", NULL);
+	co_id ws = kit_mk_ws("mem-list", NULL);
 	const char *keys[] = {"p:1", "p:2", "p:3", "q", "p", "o"};
 	co_conflict c = {0};
 	int rc;
@@ -363,7 +344,7 @@ static void test_concurrent_cas_loses_nothing(void **state)
 {
 	(void)state;
 	static struct cas_race cr;
-	cr.ws = mk("cas-race", NULL);
+	cr.ws = kit_mk_ws("cas-race", NULL);
 	co_conflict c = {0};
 	int rc;
 	put(&cr.ws, "n", "0", 0, 0, &rc, &c);
@@ -401,7 +382,7 @@ static void test_failed_op_in_batch_rolls_back_alone(void **state)
 {
 	(void)state;
 	static struct mixed_batch mb;
-	mb.ws = mk("batch", NULL);
+	mb.ws = kit_mk_ws("batch", NULL);
 	co_conflict c = {0};
 	int rc;
 	put(&mb.ws, "taken", "0", 0, 0, &rc, &c);
@@ -422,7 +403,7 @@ static void test_failed_op_in_batch_rolls_back_alone(void **state)
 static void test_purge_deletes_memory(void **state)
 {
 	(void)state;
-	co_id ws = mk("purge-mem", NULL);
+	co_id ws = kit_mk_ws("purge-mem", NULL);
 	co_conflict c = {0};
 	int rc;
 	put(&ws, "k", "1", CO_MEM_ANY, 0, &rc, &c);
@@ -440,7 +421,7 @@ static void test_purge_deletes_memory(void **state)
 static void test_read_your_writes(void **state)
 {
 	(void)state;
-	co_id ws = mk("ryw", NULL);
+	co_id ws = kit_mk_ws("ryw", NULL);
 	co_conflict c = {0};
 	for (int i = 1; i <= 2000; i++) {
 		char val[16];
@@ -595,7 +576,7 @@ static void test_sqlite_reopen_and_migrations(void **state)
 	(void)state;
 	if (!is_sqlite)
 		skip();
-	co_id ws = mk("survives-reopen", NULL);
+	co_id ws = kit_mk_ws("survives-reopen", NULL);
 	co_store_close(st);
 	assert_int_equal(co_store_open(url, NULL, &st), CO_OK);
 	co_workspace w = {0};

@@ -856,22 +856,6 @@ static void test_appends_after_restore(void **state)
 
 /* ---- 6. a token's write (audit.h note 5) -------------------------------------------- */
 
-static co_id mk_child(const co_id *parent, const char *name)
-{
-	co_workspace in = {0}, out = {0};
-	in.name = (char *)name;
-	in.has_parent = true;
-	in.parent_id = *parent;
-	co_conflict c = {0};
-	int rc = CALL(ws_create, &in, &out, &c);
-	if (rc)
-		fail_msg("create %s: %d %s", name, rc, co_err_msg());
-	co_id id = out.id;
-	co_workspace_clear(&out);
-	co_conflict_clear(&c);
-	return id;
-}
-
 /* A new token of ws (made with no entry current); its id. */
 static co_id mk_token(const co_id *ws)
 {
@@ -998,14 +982,14 @@ static void test_token_write_checked(void **state)
 {
 	(void)state;
 	co_id org = kit_mk_root("au-tok");
-	co_id a = mk_child(&org, "a"), gone = mk_child(&org, "gone");
-	tw_fix f = {.b = mk_child(&org, "b")};
+	co_id a = kit_mk_child(&org, "a"), gone = kit_mk_child(&org, "gone");
+	tw_fix f = {.b = kit_mk_child(&org, "b")};
 	co_id live = mk_token(&a), revoked = mk_token(&a), of_gone = mk_token(&gone);
 	assert_int_equal(CALL(token_revoke, &a, &revoked), CO_OK);
 	kit_rm_ws(&gone); /* revokes of_gone too; the row stays */
 	assert_int_equal(mem_put(&f.b, "tw-del", "1", CO_MEM_ANY), CO_OK);
 	assert_int_equal(sched_create(&f.b, "tw-del-s", &f.del_sched), CO_OK);
-	f.del_child = mk_child(&f.b, "tw-del-child");
+	f.del_child = kit_mk_child(&f.b, "tw-del-child");
 	f.b_token = mk_token(&f.b);
 	tw_state before = tw_read(&f);
 	int64_t h0 = head();
@@ -1248,12 +1232,12 @@ static void wait_for(atomic_int *v, int n)
 static void token_race(bool removal)
 {
 	co_id org = kit_mk_root(removal ? "au-tr-removal" : "au-tr-revoke");
-	co_id sibling = mk_child(&org, "sibling");
+	co_id sibling = kit_mk_child(&org, "sibling");
 	long long kill_max_us = 0;
 	for (int round = 0; round < TR_ROUNDS; round++) {
 		char name[32];
 		snprintf(name, sizeof name, "tr-%d", round);
-		co_id ws = mk_child(&org, name);
+		co_id ws = kit_mk_child(&org, name);
 		co_id tid = mk_token(&ws);
 		entry tok, kill;
 		token_entry(&tok, tid.s, removal ? "inbox.enqueue" : "memory.put", "/tr");

@@ -124,23 +124,6 @@ static long long live_tokens_of_removed(void)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* A child of parent named name. */
-static co_id mk_child(const co_id *parent, const char *name)
-{
-	co_workspace in = {0}, out = {0};
-	in.name = (char *)name;
-	in.has_parent = true;
-	in.parent_id = *parent;
-	co_conflict c = {0};
-	int rc = CALL(ws_create, &in, &out, &c);
-	if (rc)
-		fail_msg("create %s: %d %s", name, rc, co_err_msg());
-	co_id id = out.id;
-	co_workspace_clear(&out);
-	co_conflict_clear(&c);
-	return id;
-}
-
 /* A freshly minted token (plaintext optional) for ws: the store's answer, checked. */
 static co_token mk_token(const co_id *ws, char *plaintext)
 {
@@ -388,9 +371,9 @@ static void test_removal_revokes_subtree_tokens(void **state)
 	(void)state;
 	co_clock_set_override(T0);
 	co_id a = kit_mk_root("au-rm");
-	co_id b = mk_child(&a, "au-rm-b");
-	co_id c = mk_child(&b, "au-rm-c");
-	co_id sib = mk_child(&a, "au-rm-sib");
+	co_id b = kit_mk_child(&a, "au-rm-b");
+	co_id c = kit_mk_child(&b, "au-rm-c");
+	co_id sib = kit_mk_child(&a, "au-rm-sib");
 	co_token ta = mk_token(&a, NULL), tb = mk_token(&b, NULL), tc = mk_token(&c, NULL);
 	co_token tc2 = mk_token(&c, NULL), ts = mk_token(&sib, NULL);
 	co_clock_set_override(T0 + 5 * SEC);
@@ -456,7 +439,7 @@ static void test_purge_deletes_token_rows(void **state)
 {
 	(void)state;
 	co_id a = kit_mk_root("au-purge");
-	co_id b = mk_child(&a, "au-purge-b");
+	co_id b = kit_mk_child(&a, "au-purge-b");
 	co_token ta = mk_token(&a, NULL), tb = mk_token(&b, NULL);
 	mk_token(&b, NULL);
 	assert_int_equal(kit_rows_of("workspace_tokens", &b), 2);
@@ -616,11 +599,11 @@ static void test_lineage(void **state)
 {
 	(void)state;
 	co_id r = kit_mk_root("au-lin");
-	co_id a = mk_child(&r, "au-lin-a");
-	co_id b = mk_child(&a, "au-lin-b");
-	co_id c = mk_child(&b, "au-lin-c");
-	co_id d = mk_child(&c, "au-lin-d");
-	co_id a2 = mk_child(&r, "au-lin-a2");
+	co_id a = kit_mk_child(&r, "au-lin-a");
+	co_id b = kit_mk_child(&a, "au-lin-b");
+	co_id c = kit_mk_child(&b, "au-lin-c");
+	co_id d = kit_mk_child(&c, "au-lin-d");
+	co_id a2 = kit_mk_child(&r, "au-lin-a2");
 	expect_lineage(&r, (const co_id *[]){&r}, 1, false);
 	expect_lineage(&a, (const co_id *[]){&a, &r}, 2, false);
 	expect_lineage(&d, (const co_id *[]){&d, &c, &b, &a, &r}, 5, false);

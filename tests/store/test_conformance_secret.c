@@ -211,20 +211,6 @@ static void expect_list(const co_id *ws, bool merged, const char *prefix, size_t
 	co_secret_list_clear(&l);
 }
 
-static co_id mk_child(const co_id *parent, const char *name)
-{
-	co_workspace in = {0}, out = {0};
-	in.name = (char *)name;
-	in.has_parent = true;
-	in.parent_id = *parent;
-	co_conflict c = {0};
-	assert_int_equal(CALL(ws_create, &in, &out, &c), CO_OK);
-	co_id id = out.id;
-	co_workspace_clear(&out);
-	co_conflict_clear(&c);
-	return id;
-}
-
 /* ---- put, replace, lists ----------------------------------------------------------------- */
 
 static void test_put_replace_lists(void **state)
@@ -410,7 +396,7 @@ static void test_delete_absent_removed(void **state)
 	co_secret_list_clear(&l);
 
 	/* removed workspace: writes refused, its secrets still readable */
-	co_id child = mk_child(&ws, "sec-del-child");
+	co_id child = kit_mk_child(&ws, "sec-del-child");
 	put_ok(&child, "del.C", "child-c");
 	kit_rm_ws(&ws);
 	const co_id *gone[] = {&ws, &child};
@@ -644,7 +630,7 @@ static void test_purge_deletes_secrets(void **state)
 {
 	(void)state;
 	co_id ws = kit_mk_root("sec-purge");
-	co_id child = mk_child(&ws, "sec-purge-child");
+	co_id child = kit_mk_child(&ws, "sec-purge-child");
 	put_ok(&ws, "purge.A", "a");
 	put_ok(&ws, "purge.B", "b");
 	put_ok(&child, "purge.A", "c");
