@@ -47,23 +47,6 @@ static bool ids_or_reply(co_http_req *r, co_id *ws, co_id *sid)
 	return co_req_id_or_reply(r, 0, ws) && (!sid || co_req_id_or_reply(r, 1, sid));
 }
 
-/* Reads ?limit= and ?after=<id>; replies 400 if malformed. */
-static bool page_or_reply(co_http_req *r, co_page *p)
-{
-	memset(p, 0, sizeof *p);
-	if (!co_req_limit_or_reply(r, &p->limit))
-		return false;
-	const char *after = co_req_query(r, "after");
-	if (after) {
-		if (co_id_parse(after, &p->after)) {
-			co_reply_error(r, 400, "invalid", NULL, "after must be an id");
-			return false;
-		}
-		p->has_after = true;
-	}
-	return true;
-}
-
 void api_sched_create(co_http_req *r)
 {
 	co_id ws;
@@ -100,7 +83,7 @@ void api_sched_list(co_http_req *r)
 {
 	co_id ws;
 	co_page p;
-	if (!ids_or_reply(r, &ws, NULL) || !page_or_reply(r, &p))
+	if (!ids_or_reply(r, &ws, NULL) || !co_req_page_or_reply(r, &p))
 		return;
 	co_sched_list list = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), sched_list, &ws, &p, &list);
@@ -192,7 +175,7 @@ void api_sched_history(co_http_req *r)
 {
 	co_id ws, sid;
 	co_page p;
-	if (!ids_or_reply(r, &ws, &sid) || !page_or_reply(r, &p))
+	if (!ids_or_reply(r, &ws, &sid) || !co_req_page_or_reply(r, &p))
 		return;
 	co_sched_run_list list = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), sched_history, &ws, &sid, &p, &list);

@@ -64,15 +64,9 @@ void api_token_list(co_http_req *r)
 	co_id ws;
 	if (!co_req_id_or_reply(r, 0, &ws))
 		return;
-	co_page p = {0};
-	if (!co_req_limit_or_reply(r, &p.limit))
+	co_page p;
+	if (!co_req_page_or_reply(r, &p))
 		return;
-	const char *after = co_req_query(r, "after");
-	if (after && co_id_parse(after, &p.after)) {
-		co_reply_error(r, 400, "invalid", NULL, "after must be a token id");
-		return;
-	}
-	p.has_after = after != NULL;
 	co_token_list list = {0};
 	int rc = CO_STORE_CALL(co_req_store(r), token_list, &ws, &p, &list);
 	if (rc == CO_OK) {

@@ -191,6 +191,10 @@ void co_reply_store_error(co_http_req *r, int rc);
  * on a bad value. */
 bool co_req_limit_or_reply(co_http_req *r, int *limit);
 
+/* Reads ?limit= (as co_req_limit_or_reply) and ?after=<id> into *p (a list by id).
+ * Replies 400 and returns false if either is malformed. */
+bool co_req_page_or_reply(co_http_req *r, co_page *p);
+
 /* Parses a UUID path parameter. Replies 400 and returns false if malformed. */
 bool co_req_id_or_reply(co_http_req *r, int param, co_id *out);
 

@@ -500,6 +500,22 @@ bool co_req_limit_or_reply(co_http_req *r, int *limit)
 	return true;
 }
 
+bool co_req_page_or_reply(co_http_req *r, co_page *p)
+{
+	memset(p, 0, sizeof *p);
+	if (!co_req_limit_or_reply(r, &p->limit))
+		return false;
+	const char *after = co_req_query(r, "after");
+	if (after) {
+		if (co_id_parse(after, &p->after)) {
+			co_reply_error(r, 400, "invalid", NULL, "after must be an id");
+			return false;
+		}
+		p->has_after = true;
+	}
+	return true;
+}
+
 bool co_req_id_or_reply(co_http_req *r, int param, co_id *out)
 {
 	const char *s = co_req_param(r, param);
@@ -651,7 +667,6 @@ static void touch_token(co_server *srv, const co_id *id, co_usec_t at)
 		return;
 	*tt = (touch_task){.task = {.run = touch_run, .done = touch_done, .ctx = tt},
 			   .store = s, .token_id = *id, .at = at};
-	tt->task.ctx = tt;
 	if (s->ops->exec_batched(s, &tt->task) != CO_OK)
 		free(tt); /* closing: done will not be called */
 }
@@ -1153,8 +1168,7 @@ static enum MHD_Result dispatch(co_http_req *r)
 		return send_reply(r);
 	}
 	/* Writes always leave the event thread; reads too when the store's reads block. */
-	if ((r->route->flags & (CO_ROUTE_BLOCKING | CO_ROUTE_WORKER)) ||
-	    !(r->srv->store->ops->flags & CO_STORE_READS_INLINE)) {
+	if ((r->route->flags & (CO_ROUTE_BLOCKING | CO_ROUTE_WORKER)) || !reads_inline) {
 		if (queue_blocking(r))
 			return MHD_YES;
 		co_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");
