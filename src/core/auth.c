@@ -38,6 +38,18 @@ void co_token_to_json(const co_token *t, co_buf *b)
 	co_buf_putc(b, '}');
 }
 
+int co_token_new_row(const co_id *ws, const co_token *in, co_token *row)
+{
+	*row = *in; /* its prefix and hash */
+	int rc = co_id_new(&row->id);
+	if (rc)
+		return rc;
+	row->workspace_id = *ws;
+	row->created_at = co_clock_now_us();
+	row->last_used_at = row->revoked_at = 0;
+	return CO_OK;
+}
+
 static void hash_hex(const void *data, size_t n, char *hex)
 {
 	unsigned char h[CO_TOKEN_HASH_LEN];

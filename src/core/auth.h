@@ -56,6 +56,10 @@ void co_token_list_clear(co_token_list *l);
 /* {"id","workspace_id","prefix","created_at","last_used_at"} (last_used_at null if never). */
 void co_token_to_json(const co_token *t, co_buf *b);
 
+/* The row a store inserts for a new token of workspace ws: in's prefix and hash, a new
+ * id, created now, never used, not revoked. CO_OK, or co_id_new's error. */
+int co_token_new_row(const co_id *ws, const co_token *in, co_token *row);
+
 /* Makes a new token: plaintext (CO_TOKEN_LEN + 1 bytes), its prefix and its hash hex.
  * Returns CO_OK (libsodium must be initialised: co_auth_init). */
 int co_token_mint(char *plaintext, char *prefix, char *hash_hex);

@@ -45,6 +45,18 @@ void co_secret_clear(co_secret *s)
 	s->sealed_len = 0;
 }
 
+int co_secret_put_answer(const co_secret *in, co_usec_t created_at, co_usec_t updated_at,
+			 co_secret *out)
+{
+	co_secret_clear(out);
+	out->global = in->global;
+	out->workspace_id = in->global ? (co_id){{0}} : in->workspace_id;
+	out->name = strdup(in->name);
+	out->created_at = created_at;
+	out->updated_at = updated_at;
+	return out->name ? CO_OK : co_err_set(CO_ENOMEM, "out of memory");
+}
+
 void co_secret_list_clear(co_secret_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)

@@ -53,6 +53,10 @@ typedef struct {
 } co_secret_filter;
 
 void co_secret_clear(co_secret *s);
+/* Fills *out (cleared first) with what a store's put answers for `in`: its scope and
+ * name, no sealed value, the given times. CO_OK or CO_ENOMEM. */
+int co_secret_put_answer(const co_secret *in, co_usec_t created_at, co_usec_t updated_at,
+			 co_secret *out);
 void co_secret_list_clear(co_secret_list *l);
 
 /* {"name","scope":"global"|"workspace","created_at","updated_at"} and, when value is not

@@ -104,12 +104,9 @@ static int tx_create(pg_conn *c, void *arg)
 	int rc = pg_check_ws_writable(c, a->ws, a->conflict);
 	if (rc)
 		return rc;
-	co_token t = *a->in; /* its prefix and hash */
-	if ((rc = co_id_new(&t.id)))
+	co_token t;
+	if ((rc = co_token_new_row(a->ws, a->in, &t)))
 		return rc;
-	t.workspace_id = *a->ws;
-	t.created_at = co_clock_now_us();
-	t.last_used_at = t.revoked_at = 0;
 	char at[24];
 	const char *p[] = {t.id.s, t.workspace_id.s, t.prefix, t.hash_hex, pg_i64(at, t.created_at)};
 	rc = pg_run0(c, &Q_INSERT, p);

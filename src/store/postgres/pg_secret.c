@@ -152,16 +152,8 @@ static int tx_put(pg_conn *c, void *arg)
 		return co_err_set(PG_ERETRY, "secret '%.64s' was deleted while it was replaced",
 				  in->name);
 
-	co_secret_clear(a->out);
-	a->out->global = in->global;
-	a->out->workspace_id = in->global ? (co_id){{0}} : in->workspace_id;
-	a->out->name = strdup(in->name);
-	a->out->created_at = created_at;
-	a->out->updated_at = now;
 	*a->created = inserted;
-	if (!a->out->name)
-		return co_err_set(CO_ENOMEM, "out of memory");
-	return CO_OK;
+	return co_secret_put_answer(in, created_at, now, a->out);
 }
 
 int pg_secret_put(co_store *s, const co_secret *in, co_secret *out, bool *created,

@@ -99,12 +99,9 @@ static int op_create(sq_conn *c, void *arg)
 	int rc = sq_check_ws_writable(c, a->ws, a->conflict);
 	if (rc)
 		return rc;
-	co_token t = *a->in; /* its prefix and hash */
-	if ((rc = co_id_new(&t.id)))
+	co_token t;
+	if ((rc = co_token_new_row(a->ws, a->in, &t)))
 		return rc;
-	t.workspace_id = *a->ws;
-	t.created_at = co_clock_now_us();
-	t.last_used_at = t.revoked_at = 0;
 	sqlite3_stmt *st = sq_prep(c, &Q_INSERT);
 	if (!st)
 		return CO_EINTERNAL;
